@@ -1,0 +1,79 @@
+"""volstore: typed objects stored as files on shared volumes.
+
+    import volstore
+
+    class Schedule(volstore.Model, resource_type="schedules"):
+        id: str = volstore.id_field()
+        user_id: str
+        cron: str
+
+    store = volstore.Store("data")            # a local folder
+    with store.session() as s:                 # one commit on clean exit
+        s.add(Schedule(user_id="ada", cron="0 * * * *"))
+    store.repository(Schedule).list("ada")
+
+Objects live at ``<resource_type>/<sha256(user_id)[:16]>/<id>.json`` below the root.
+"""
+
+from ._codec import JSON, Codec, JsonCodec
+from ._errors import (
+    BackendError,
+    CommitError,
+    CorruptObjectError,
+    DuplicateResourceTypeError,
+    InvalidKeyError,
+    ModelDefinitionError,
+    ObjectNotFoundError,
+    ObjectTooLargeError,
+    ReloadError,
+    SerializationError,
+    SessionError,
+    VolstoreError,
+)
+from ._ids import new_id
+from ._keys import MAX_ID_BYTES, UserHasher
+from ._model import Model, ModelSpec, id_field, resource, spec_of
+from ._repository import OnError, Repository
+from ._session import Session, SessionStats
+from ._store import ReloadPolicy, Store, StoreStats
+from .backends import Backend, Entry, LocalBackend, MemoryBackend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JSON",
+    "MAX_ID_BYTES",
+    "Backend",
+    "BackendError",
+    "Codec",
+    "CommitError",
+    "CorruptObjectError",
+    "DuplicateResourceTypeError",
+    "Entry",
+    "InvalidKeyError",
+    "JsonCodec",
+    "LocalBackend",
+    "MemoryBackend",
+    "Model",
+    "ModelDefinitionError",
+    "ModelSpec",
+    "ObjectNotFoundError",
+    "ObjectTooLargeError",
+    "OnError",
+    "ReloadError",
+    "ReloadPolicy",
+    "Repository",
+    "SerializationError",
+    "Session",
+    "SessionError",
+    "SessionStats",
+    "Store",
+    "StoreStats",
+    "UserHasher",
+    "VolstoreError",
+    "__version__",
+    "id_field",
+    "new_id",
+    "resource",
+    "spec_of",
+]

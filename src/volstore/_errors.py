@@ -1,0 +1,94 @@
+"""The errors volstore raises.
+
+Every error derives from :class:`VolstoreError`; each also subclasses the
+builtin it resembles, so callers may catch either::
+
+    VolstoreError
+    ├── ModelDefinitionError (TypeError)       a model declaration is wrong
+    │   └── DuplicateResourceTypeError         two models claim one resource type
+    ├── InvalidKeyError (ValueError)           an id, user id or path is not allowed
+    ├── ObjectNotFoundError (KeyError)         get_one() found nothing at the key
+    ├── SerializationError (ValueError)        an object cannot be encoded
+    │   └── ObjectTooLargeError                its encoding exceeds the store's limit
+    ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
+    ├── SessionError (RuntimeError)            a session used after close, or misused
+    └── BackendError (OSError)                 the storage below failed
+        ├── CommitError                        commit() of the volume failed
+        └── ReloadError                        reload() of the volume failed
+
+Errors of the layer below are translated at the boundary with
+``raise ... from exc``, so the original stays available as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class VolstoreError(Exception):
+    """Base class of every error volstore raises."""
+
+
+class ModelDefinitionError(VolstoreError, TypeError):
+    """A model declaration is invalid (bad resource type, missing id field, ...)."""
+
+
+class DuplicateResourceTypeError(ModelDefinitionError):
+    """Two different models declare the same resource type in one store."""
+
+
+class InvalidKeyError(VolstoreError, ValueError):
+    """An id, user id or storage path is not allowed.
+
+    Raised before anything is written; nothing outside the store root is ever touched.
+    """
+
+
+class ObjectNotFoundError(VolstoreError, KeyError):
+    """No object is stored under the key (raised by ``get_one`` and friends)."""
+
+    def __init__(self, resource_type: str, user_id: str, object_id: str) -> None:
+        super().__init__(resource_type, user_id, object_id)
+        self.resource_type = resource_type
+        self.user_id = user_id
+        self.object_id = object_id
+
+    def __str__(self) -> str:
+        return (
+            f"no {self.resource_type} object with id {self.object_id!r} for user {self.user_id!r}"
+        )
+
+
+class SerializationError(VolstoreError, ValueError):
+    """An object cannot be encoded for storage."""
+
+
+class ObjectTooLargeError(SerializationError):
+    """An object's encoding is larger than the store's ``max_object_bytes``."""
+
+
+class CorruptObjectError(VolstoreError, ValueError):
+    """A stored file does not parse, does not validate, or holds another object.
+
+    ``path`` names the file (relative to the store root); ``reason`` says what
+    was wrong with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class SessionError(VolstoreError, RuntimeError):
+    """A session was used after it closed, or in a way it does not support."""
+
+
+class BackendError(VolstoreError, OSError):
+    """The storage backend failed; ``__cause__`` holds the original error."""
+
+
+class CommitError(BackendError):
+    """Committing the volume failed."""
+
+
+class ReloadError(BackendError):
+    """Reloading the volume failed (on Modal: usually a file still open)."""

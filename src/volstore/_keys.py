@@ -1,0 +1,147 @@
+"""Keys: validating ids and user ids, hashing users into folders, building paths.
+
+A stored object lives at ``<resource_type>/<user_hash>/<id><ext>`` below the
+store root. Everything that ends up in a path passes through this module, and
+nothing here can produce a path that leaves the root: ids and user ids are
+single path components that are never empty, ``.``, ``..``, start with ``.``
+(reserved for volstore's temporary files), or hold ``/``, ``\\``, NUL or other
+control characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from functools import lru_cache
+
+from ._errors import InvalidKeyError
+
+MAX_ID_BYTES = 200
+RESOURCE_TYPE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+DEFAULT_USER_HASH_LENGTH = 16
+
+# C0 controls and DEL: harmless to most filesystems but a trap for every tool
+# that prints a path, so they are refused along with the separators.
+_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def validate_resource_type(resource_type: object) -> str:
+    """Return ``resource_type`` if it is a valid folder name for a model.
+
+    Raises InvalidKeyError for anything but lowercase letters, digits, ``_`` and
+    ``-`` (1 to 64 characters, starting with a letter or digit).
+    """
+    if not isinstance(resource_type, str) or not RESOURCE_TYPE_PATTERN.fullmatch(resource_type):
+        raise InvalidKeyError(
+            f"invalid resource type {resource_type!r}: use 1 to 64 lowercase letters, digits, "
+            "'_' or '-', starting with a letter or digit"
+        )
+    return resource_type
+
+
+def _validate_component(kind: str, value: object, max_bytes: int | None) -> str:
+    if not isinstance(value, str):
+        raise InvalidKeyError(f"{kind} must be a string, not {type(value).__name__}: {value!r}")
+    if not value:
+        raise InvalidKeyError(f"{kind} must not be empty")
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise InvalidKeyError(
+            f"{kind} {value!r} contains {bad.group()!r}; '/', '\\' and control characters "
+            "are not allowed"
+        )
+    if value in (".", ".."):
+        raise InvalidKeyError(f"{kind} {value!r} is a reserved path name")
+    if value[0] == ".":
+        raise InvalidKeyError(
+            f"{kind} {value!r} starts with '.', which volstore reserves for temporary files"
+        )
+    if not unicodedata.is_normalized("NFC", value):
+        # Two spellings of one visible name would be two files (and one on
+        # filesystems that normalise): refuse rather than guess.
+        raise InvalidKeyError(
+            f"{kind} {value!r} is not in Unicode NFC form; "
+            f"use {unicodedata.normalize('NFC', value)!r}"
+        )
+    if max_bytes is not None:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from exc
+        if size > max_bytes:
+            raise InvalidKeyError(f"{kind} is {size} UTF-8 bytes long; at most {max_bytes} allowed")
+    return value
+
+
+@lru_cache(maxsize=65536)
+def validate_id(object_id: str) -> str:
+    """Return ``object_id`` if it is allowed as an object id, else raise InvalidKeyError."""
+    return _validate_component("id", object_id, MAX_ID_BYTES)
+
+
+def validate_user_id(user_id: str) -> str:
+    """Return ``user_id`` if it is allowed as a user id, else raise InvalidKeyError.
+
+    User ids are hashed before they reach a path, so their length is not limited;
+    they follow the same rules as ids otherwise, so that logs and errors stay sane.
+    """
+    return _validate_component("user id", user_id, None)
+
+
+def check_id(object_id: object) -> str:
+    """Validate an id of any type (the cache in validate_id needs hashable strings)."""
+    if not isinstance(object_id, str):
+        raise InvalidKeyError(f"id must be a string, not {type(object_id).__name__}: {object_id!r}")
+    return validate_id(object_id)
+
+
+class UserHasher:
+    """Maps a user id to its folder name: the first ``length`` hex digits of SHA-256.
+
+    This is the seed's documented pattern (``sha256(user_id)[:16]``), so volumes
+    written by hand in that pattern are read without migration.
+    """
+
+    def __init__(self, length: int = DEFAULT_USER_HASH_LENGTH) -> None:
+        if not isinstance(length, int) or not 8 <= length <= 64:
+            raise ValueError(f"user hash length must be an integer from 8 to 64, not {length!r}")
+        self.length = length
+        self._cache: dict[str, str] = {}
+
+    @property
+    def scheme(self) -> str:
+        """A short description of the layout, stored in the root marker file."""
+        return f"sha256:{self.length}"
+
+    def _digest(self, user_id: str) -> str:
+        return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+    def __call__(self, user_id: str) -> str:
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            return cached
+        validate_user_id(user_id)
+        folder = self._digest(user_id)[: self.length]
+        if len(self._cache) < 65536:
+            self._cache[user_id] = folder
+        return folder
+
+
+def is_user_folder(name: str, length: int) -> bool:
+    """Whether ``name`` looks like a user folder made by a hasher of that length."""
+    return len(name) == length and all(c in "0123456789abcdef" for c in name)
+
+
+def check_relative_path(path: str) -> str:
+    """Raise InvalidKeyError unless ``path`` is a clean relative path below a root.
+
+    The backends call this on every path they touch: a second line of defence
+    behind the key validation above.
+    """
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise InvalidKeyError(f"storage path {path!r} is not a clean relative path")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidKeyError(f"storage path {path!r} is not a clean relative path")
+    return path

@@ -1,0 +1,204 @@
+"""Declaring models: the pydantic base class, the attrs decorator, model specs.
+
+A model carries a :class:`ModelSpec` in its ``__volstore__`` class attribute:
+its resource type, the names of its id and owner fields, its codec and the
+TypeAdapter that validates and serializes it. Models know nothing of storage;
+the store and the session read the spec.
+
+    class Schedule(volstore.Model, resource_type="schedules"):
+        id: str = volstore.id_field()
+        user_id: str
+        cron: str
+
+    @volstore.resource("profiles")
+    @attrs.define
+    class Profile:
+        id: str
+        user_id: str
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar, cast
+
+import attrs
+import pydantic
+from pydantic import TypeAdapter
+
+from ._attrs_schema import adapter_for_attrs
+from ._codec import JSON, Codec
+from ._errors import InvalidKeyError, ModelDefinitionError
+from ._ids import new_id
+from ._keys import validate_resource_type
+
+M = TypeVar("M")
+T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """What volstore knows about one model class."""
+
+    cls: type[Any]
+    resource_type: str
+    id_field: str
+    owner_field: str
+    codec: Codec
+    kind: str  # "pydantic" or "attrs"
+
+    @functools.cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        """Validates and serializes instances (built on first use: forward references resolve)."""
+        if self.kind == "attrs":
+            return adapter_for_attrs(self.cls)
+        return TypeAdapter(self.cls)
+
+    @property
+    def extension(self) -> str:
+        return self.codec.extension
+
+    def object_id(self, obj: Any) -> Any:
+        return getattr(obj, self.id_field)
+
+    def owner(self, obj: Any) -> Any:
+        return getattr(obj, self.owner_field)
+
+    def assign_id(self, obj: Any) -> str:
+        """Give ``obj`` a generated id if its id field is None; return the id."""
+        value = getattr(obj, self.id_field)
+        if value is not None:
+            return cast(str, value)
+        value = new_id()
+        try:
+            setattr(obj, self.id_field, value)
+        except (attrs.exceptions.FrozenInstanceError, pydantic.ValidationError, TypeError) as exc:
+            raise InvalidKeyError(
+                f"{self.cls.__name__}.{self.id_field} is None and the instance is frozen; "
+                f"give it an id or declare the field with volstore.id_field()"
+            ) from exc
+        return value
+
+    def encode(self, obj: Any) -> bytes:
+        if not isinstance(obj, self.cls):
+            raise TypeError(f"expected a {self.cls.__name__}, got {type(obj).__name__}")
+        return self.codec.encode(self.adapter, obj)
+
+    def decode(self, data: bytes) -> Any:
+        return self.codec.decode(self.adapter, data)
+
+
+def _check_fields(cls: type[Any], names: list[str], id_field: str, owner_field: str) -> None:
+    for role, field in (("id", id_field), ("owner", owner_field)):
+        if field not in names:
+            raise ModelDefinitionError(
+                f"{cls.__name__} declares {field!r} as its {role} field, but has no such field "
+                f"(fields: {', '.join(names) or 'none'})"
+            )
+    if id_field == owner_field:
+        raise ModelDefinitionError(f"{cls.__name__}: the id and owner fields must differ")
+
+
+def _make_spec(
+    cls: type[Any], resource_type: object, id_field: str, owner_field: str, codec: Codec, kind: str
+) -> ModelSpec:
+    try:
+        checked = validate_resource_type(resource_type)
+    except InvalidKeyError as exc:
+        raise ModelDefinitionError(f"{cls.__name__}: {exc}") from None
+    return ModelSpec(cls, checked, id_field, owner_field, codec, kind)
+
+
+class Model(pydantic.BaseModel):
+    """Base class of pydantic models stored by volstore.
+
+    Declare the resource type (the top-level folder) in the class statement;
+    ``id_field`` and ``owner_field`` name the fields that hold the object id and
+    the owning user's id (defaults ``id`` and ``user_id``)::
+
+        class Schedule(volstore.Model, resource_type="schedules"):
+            id: str = volstore.id_field()
+            user_id: str
+
+    A subclass without ``resource_type`` is an abstract base: it can hold
+    shared fields but cannot be stored. Raises ModelDefinitionError for an
+    invalid resource type or a missing id/owner field.
+    """
+
+    __volstore__: ClassVar[ModelSpec | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(
+        cls,
+        *,
+        resource_type: str | None = None,
+        id_field: str = "id",
+        owner_field: str = "user_id",
+        codec: Codec = JSON,
+        **kwargs: Any,
+    ) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if resource_type is None:
+            cls.__volstore__ = None
+            return
+        spec = _make_spec(cls, resource_type, id_field, owner_field, codec, "pydantic")
+        _check_fields(cls, list(cls.model_fields), id_field, owner_field)
+        cls.__volstore__ = spec
+
+    @classmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The class keywords are read by __pydantic_init_subclass__ above, which
+        # pydantic calls once the fields exist; keep them away from object.
+        for name in ("resource_type", "id_field", "owner_field", "codec"):
+            kwargs.pop(name, None)
+        super().__init_subclass__(**kwargs)
+
+
+def resource(
+    resource_type: str,
+    *,
+    id_field: str = "id",
+    owner_field: str = "user_id",
+    codec: Codec = JSON,
+) -> Callable[[T], T]:
+    """Declare an attrs class as a stored model (put it above ``@attrs.define``).
+
+    Raises ModelDefinitionError when the class is not an attrs class, the
+    resource type is invalid, or the id/owner field is missing.
+    """
+
+    def declare(cls: T) -> T:
+        target: Any = cls  # attrs.has() narrows its argument; keep cls a T
+        if not attrs.has(target):
+            raise ModelDefinitionError(
+                f"@volstore.resource needs an attrs class; put it above @attrs.define on "
+                f"{cls.__name__}"
+            )
+        spec = _make_spec(cls, resource_type, id_field, owner_field, codec, "attrs")
+        _check_fields(cls, [f.name for f in attrs.fields(target)], id_field, owner_field)
+        setattr(cls, "__volstore__", spec)  # noqa: B010 - a class attribute attrs does not know
+        return cls
+
+    return declare
+
+
+def spec_of(model: type[Any] | Any) -> ModelSpec:
+    """The spec of a model class (or of an instance's class).
+
+    Raises ModelDefinitionError when the class was not declared as a volstore model.
+    """
+    cls = model if isinstance(model, type) else type(model)
+    spec = cls.__dict__.get("__volstore__")
+    if not isinstance(spec, ModelSpec):
+        raise ModelDefinitionError(
+            f"{cls.__name__} is not a volstore model: subclass volstore.Model with "
+            "resource_type=..., or decorate an attrs class with @volstore.resource(...)"
+        )
+    return spec
+
+
+def id_field(**kwargs: Any) -> Any:
+    """A pydantic field whose default is a new time-sortable id (see ``new_id``)."""
+    return pydantic.Field(default_factory=new_id, **kwargs)

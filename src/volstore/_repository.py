@@ -1,0 +1,227 @@
+"""Typed repositories: get, list, page, delete for one model.
+
+``store.repository(Schedule)`` works on its own: each read goes straight to the
+backend (after the reload policy), each write is a one-write session with its
+own commit. ``session.repository(Schedule)`` works inside a unit of work:
+reads go through the identity map and writes wait for the session's commit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import builtins
+import fnmatch
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from ._errors import CorruptObjectError, InvalidKeyError, ObjectNotFoundError
+from ._keys import check_id
+
+if TYPE_CHECKING:
+    from ._session import Session
+    from ._store import ReloadArg, Store
+
+M = TypeVar("M")
+OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
+"""What ``list`` does with a stored file that does not parse: raise, skip, or call a function."""
+
+
+class Repository(Generic[M]):
+    """Typed access to the objects of one model, for one store (and optionally one session)."""
+
+    def __init__(self, store: Store, model: type[M], *, session: Session | None = None) -> None:
+        self.store = store
+        self.model = model
+        self.spec = store.register(model)
+        self.session = session
+
+    def __repr__(self) -> str:
+        bound = " in a session" if self.session is not None else ""
+        return f"Repository[{self.model.__name__}]({self.store!r}{bound})"
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M | None:
+        """The object at ``(user_id, object_id)``, or None.
+
+        Raises InvalidKeyError for a bad key, CorruptObjectError (naming the
+        file) for a stored file that does not parse or validate.
+        """
+        if self.session is not None:
+            return self.session.get(self.model, user_id, object_id, reload=reload)
+        store = self.store
+        path = store.path_for(self.spec, user_id, object_id)
+        store.maybe_reload(reload)
+        data = store.read_bytes(path)
+        if data is None:
+            return None
+        return store.decode(self.spec, path, data, object_id)  # type: ignore[no-any-return]
+
+    def get_one(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M:
+        """Like get, but raises ObjectNotFoundError (also a KeyError) when nothing is there."""
+        obj = self.get(user_id, object_id, reload=reload)
+        if obj is None:
+            raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)
+        return obj
+
+    def exists(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> bool:
+        """Whether an object is stored at the key (seen through the session, if any)."""
+        if self.session is not None:
+            present, deleted = self.session.pending_ids(self.spec, user_id)
+            if object_id in present or object_id in deleted:
+                return object_id in present
+        path = self.store.path_for(self.spec, user_id, object_id)
+        self.store.maybe_reload(reload)
+        return self.store.exists(path)
+
+    def ids(
+        self,
+        user_id: str,
+        *,
+        pattern: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+    ) -> builtins.list[str]:
+        """One user's object ids, sorted, without reading the objects.
+
+        ``pattern`` is a glob on ids (``"2024-*"``), ``after`` an id to start
+        after (the cursor of the previous page), ``limit`` the most to return.
+        Only that user's folder is listed.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}")
+        if after is not None and not isinstance(after, str):
+            raise TypeError(f"after must be an id string, not {after!r}")
+        folder = self.store.user_folder(self.spec, user_id)
+        self.store.maybe_reload(reload)
+        extension = self.spec.extension
+        cut = len(extension)
+        found = {
+            entry.name[:-cut]
+            for entry in self.store.list_folder(folder)
+            if not entry.is_dir and entry.name.endswith(extension) and len(entry.name) > cut
+        }
+        if self.session is not None:
+            present, deleted = self.session.pending_ids(self.spec, user_id)
+            found = (found | present) - deleted
+        ids = sorted(object_id for object_id in found if _is_valid_id(object_id))
+        if after is not None:
+            ids = ids[bisect.bisect_right(ids, after) :]
+        if pattern is not None:
+            ids = [object_id for object_id in ids if fnmatch.fnmatchcase(object_id, pattern)]
+        return ids if limit is None else ids[:limit]
+
+    def iter(
+        self,
+        user_id: str,
+        *,
+        pattern: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> Iterator[M]:
+        """Lazily yield one user's objects in id order; each is read when it is reached.
+
+        The folder is listed once, when iteration starts. An object deleted by
+        someone else meanwhile is skipped. See ``list`` for ``on_error``.
+        """
+        ids = self.ids(user_id, pattern=pattern, after=after, limit=limit, reload=reload)
+        for object_id in ids:
+            try:
+                obj = self.get(user_id, object_id, reload=False)
+            except CorruptObjectError as exc:
+                if on_error == "raise":
+                    raise
+                if callable(on_error):
+                    on_error(exc)
+                continue
+            if obj is not None:
+                yield obj
+
+    def list(
+        self,
+        user_id: str,
+        *,
+        pattern: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> builtins.list[M]:
+        """One user's objects sorted by id (a page of them with ``after`` and ``limit``).
+
+        For the next page pass ``after=page[-1].<id field>``. ``on_error``:
+        ``"raise"`` (the default) raises CorruptObjectError for a stored file
+        that does not parse or validate; ``"skip"`` leaves it out; a function is
+        called with the error, and the file is left out.
+        """
+        return builtins.list(
+            self.iter(
+                user_id, pattern=pattern, after=after, limit=limit, reload=reload, on_error=on_error
+            )
+        )
+
+    def count(self, user_id: str, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
+        """How many objects the user has (a folder listing; no object is read)."""
+        return len(self.ids(user_id, pattern=pattern, reload=reload))
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def put(self, obj: M) -> M:
+        """Insert or replace ``obj``; return it (with its generated id, if it had none).
+
+        Outside a session this is a one-write session: one file and one commit.
+        """
+        if self.session is not None:
+            return self.session.add(obj)
+        with self.store.session() as session:
+            session.add(obj)
+        return obj
+
+    add = put
+
+    def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
+        """Insert or replace several objects with one commit (outside a session)."""
+        if self.session is not None:
+            return self.session.add_all(objs)
+        with self.store.session() as session:
+            return session.add_all(objs)
+
+    def delete(self, user_id: str, object_id: str) -> bool:
+        """Delete the object at the key; return whether there was one.
+
+        Outside a session: one delete and one commit, or nothing when absent.
+        """
+        if not self.exists(user_id, object_id):
+            return False
+        if self.session is not None:
+            self.session.delete(self.model, user_id, object_id)
+            return True
+        with self.store.session() as session:
+            session.delete(self.model, user_id, object_id)
+        return True
+
+    def delete_all(self, user_id: str) -> int:
+        """Delete every object of this type that the user has; return how many (one commit)."""
+        ids = self.ids(user_id)
+        if not ids:
+            return 0
+        if self.session is not None:
+            for object_id in ids:
+                self.session.delete(self.model, user_id, object_id)
+            return len(ids)
+        with self.store.session() as session:
+            for object_id in ids:
+                session.delete(self.model, user_id, object_id)
+        return len(ids)
+
+
+def _is_valid_id(object_id: str) -> bool:
+    # Files whose names are not valid ids cannot be addressed; listing skips them.
+    try:
+        check_id(object_id)
+    except InvalidKeyError:
+        return False
+    return True

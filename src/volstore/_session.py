@@ -1,0 +1,328 @@
+"""The unit of work: buffer, identity map, dirty tracking, one commit.
+
+``with store.session() as s:`` buffers every add and delete in memory. On a
+clean exit it encodes everything (so a bad key or an unencodable object fails
+before any byte is written), writes the files in one backend batch, applies
+the deletes, and commits the backend once. If the block raises, nothing is
+written and nothing is committed. A session that changed nothing commits
+nothing.
+
+A session is not thread-safe: use one per thread (the store may be shared).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from ._errors import ObjectNotFoundError, SessionError
+from ._keys import check_id
+from ._model import ModelSpec, spec_of
+
+if TYPE_CHECKING:
+    from ._repository import Repository
+    from ._store import ReloadArg, Store
+
+M = TypeVar("M")
+Key = tuple[str, str, str]  # (resource type, user id, object id)
+
+
+class _State(enum.Enum):
+    LOADED = "loaded"  # read from the store; written again only if changed
+    NEW = "new"  # added (insert or replace); always written
+    DELETED = "deleted"  # to be removed
+
+
+@dataclass(slots=True)
+class _Tracked:
+    spec: ModelSpec
+    state: _State
+    obj: Any
+    path: str  # where the object belongs now (as of add/get/delete)
+    stored_path: str | None = None  # where the store holds it, as far as this session knows
+    raw: bytes | None = None  # the bytes at stored_path: the snapshot for dirty checks
+
+
+@dataclass
+class SessionStats:
+    """What one session did to the backend (tests and benchmarks read these)."""
+
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    commits: int = 0
+    bytes_written: int = 0
+
+
+class Session:
+    """A unit of work over a store. Create it with ``store.session()``.
+
+    Inside a session the same key always gives the same object (identity map),
+    reads see the session's own pending writes and deletes, and objects loaded
+    in the session and changed in place (nested lists and dicts included) are
+    written at commit; unchanged ones are not.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.stats = SessionStats()
+        self._tracked: dict[Key, _Tracked] = {}
+        self._closed = False
+
+    # -- context manager ----------------------------------------------------------
+
+    def __enter__(self) -> Session:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.rollback()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Discard pending changes and end the session; later use raises SessionError."""
+        self._tracked.clear()
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionError("this session is closed; open a new one with store.session()")
+
+    # -- identity -------------------------------------------------------------------
+
+    def _spec(self, model: type[Any] | Any) -> ModelSpec:
+        spec = spec_of(model)
+        if self.store.models.get(spec.resource_type) is not spec:
+            self.store.register(spec.cls)
+        return spec
+
+    def _key_of(self, spec: ModelSpec, obj: Any) -> Key:
+        object_id = spec.assign_id(obj)
+        return (spec.resource_type, spec.owner(obj), object_id)
+
+    # -- public operations ---------------------------------------------------------------
+
+    def add(self, obj: M) -> M:
+        """Insert or replace ``obj`` at its key when the session commits; return it.
+
+        A None id is replaced by a generated one. Raises InvalidKeyError for a
+        bad id or user id (before anything is written).
+        """
+        self._check_open()
+        spec = self._spec(obj)
+        key = self._key_of(spec, obj)
+        path = self.store.path_for(spec, key[1], key[2])
+        previous = self._tracked.get(key)
+        if previous is not None and previous.obj is obj and previous.state is not _State.DELETED:
+            return obj  # already tracked: changes are found at flush
+        stored_path = previous.stored_path if previous is not None else None
+        raw = previous.raw if previous is not None else None
+        self._tracked[key] = _Tracked(spec, _State.NEW, obj, path, stored_path, raw)
+        return obj
+
+    put = add
+
+    def add_all(self, objs: Iterable[M]) -> list[M]:
+        """Add several objects; return them."""
+        return [self.add(obj) for obj in objs]
+
+    def get(
+        self, model: type[M], user_id: str, object_id: str, *, reload: ReloadArg = None
+    ) -> M | None:
+        """The object at the key, or None. Sees this session's pending writes and deletes.
+
+        Raises InvalidKeyError for a bad key and CorruptObjectError (naming the
+        file) for a stored file that does not parse or validate.
+        """
+        self._check_open()
+        spec = self._spec(model)
+        path = self.store.path_for(spec, user_id, object_id)
+        key = (spec.resource_type, user_id, object_id)
+        tracked = self._tracked.get(key)
+        if tracked is not None:
+            return None if tracked.state is _State.DELETED else tracked.obj
+        self.store.maybe_reload(reload)
+        self.stats.reads += 1
+        data = self.store.read_bytes(path)
+        if data is None:
+            return None
+        obj = self.store.decode(spec, path, data, object_id)
+        self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, path, data)
+        return obj  # type: ignore[no-any-return]
+
+    def get_one(
+        self, model: type[M], user_id: str, object_id: str, *, reload: ReloadArg = None
+    ) -> M:
+        """Like get, but raises ObjectNotFoundError (a KeyError) when there is no object."""
+        obj = self.get(model, user_id, object_id, reload=reload)
+        if obj is None:
+            raise ObjectNotFoundError(spec_of(model).resource_type, user_id, object_id)
+        return obj
+
+    @overload
+    def delete(self, obj: object, /) -> None: ...
+
+    @overload
+    def delete(self, model: type[Any], user_id: str, object_id: str, /) -> None: ...
+
+    def delete(self, target: Any, user_id: str | None = None, object_id: str | None = None) -> None:
+        """Delete an object, or the object at a key (``delete(Model, user_id, id)``).
+
+        Buffered until commit; deleting a key that holds nothing is not an error.
+        """
+        self._check_open()
+        if isinstance(target, type):
+            if user_id is None or object_id is None:
+                raise TypeError("delete(Model, user_id, id) needs the user id and the id")
+            spec = self._spec(target)
+            key: Key = (spec.resource_type, user_id, check_id(object_id))
+            obj = None
+        else:
+            if user_id is not None or object_id is not None:
+                raise TypeError("delete(obj) takes the object alone")
+            spec = self._spec(target)
+            key = self._key_of(spec, target)
+            obj = target
+        path = self.store.path_for(spec, key[1], key[2])
+        previous = self._tracked.get(key)
+        stored_path = previous.stored_path if previous is not None else None
+        self._tracked[key] = _Tracked(spec, _State.DELETED, obj, path, stored_path)
+
+    def repository(self, model: type[M]) -> Repository[M]:
+        """A repository for ``model`` whose reads and writes go through this session."""
+        from ._repository import Repository
+
+        return Repository(self.store, model, session=self)
+
+    # -- flush and commit ------------------------------------------------------------------
+
+    def _flush(self) -> bool:
+        """Write pending changes to the backend (no commit). Return whether anything changed.
+
+        Everything is encoded and checked first; only then is anything written,
+        so a bad object leaves the store untouched.
+        """
+        writes: dict[str, bytes] = {}
+        deletes: set[str] = set()
+        written: dict[Key, tuple[_Tracked, str, bytes]] = {}
+        for key, tracked in self._tracked.items():
+            if tracked.state is _State.DELETED:
+                deletes.add(tracked.path)
+                if tracked.stored_path is not None:
+                    deletes.add(tracked.stored_path)
+                continue
+            spec, obj = tracked.spec, tracked.obj
+            new_key = self._key_of(spec, obj)
+            path = self.store.path_for(spec, new_key[1], new_key[2])
+            if new_key != key:
+                other = self._tracked.get(new_key)
+                if other is not None and other.state is not _State.DELETED:
+                    raise SessionError(
+                        f"{spec.cls.__name__} {key[2]!r} was given the key of another object "
+                        f"in this session ({new_key[2]!r} of user {new_key[1]!r})"
+                    )
+            data = self.store.encode(spec, obj)
+            if (
+                tracked.state is _State.LOADED
+                and path == tracked.stored_path
+                and tracked.raw is not None
+                and (data == tracked.raw or self._same_as_stored(tracked))
+            ):
+                continue
+            if path in writes:
+                raise SessionError(
+                    f"two objects in this session would both be written to {path}; "
+                    "was a key field changed in place?"
+                )
+            writes[path] = data
+            written[key] = (tracked, path, data)
+            if tracked.stored_path is not None and tracked.stored_path != path:
+                deletes.add(tracked.stored_path)  # the object moved (a key field changed)
+        deletes.difference_update(writes)
+        if not writes and not deletes:
+            return False
+        self.store.apply(writes, sorted(deletes))
+        self.stats.writes += len(writes)
+        self.stats.deletes += len(deletes)
+        self.stats.bytes_written += sum(len(data) for data in writes.values())
+        self._settle(written)
+        return True
+
+    def _same_as_stored(self, tracked: _Tracked) -> bool:
+        # The stored bytes may be formatted differently from our encoding (a
+        # file written by hand); compare values before deciding it changed.
+        try:
+            return bool(tracked.spec.decode(tracked.raw or b"") == tracked.obj)
+        except ValueError:
+            return False
+
+    def _settle(self, written: dict[Key, tuple[_Tracked, str, bytes]]) -> None:
+        """After a flush: everything written is now 'loaded' at its path; deletes are done."""
+        settled: dict[Key, _Tracked] = {}
+        for key, tracked in self._tracked.items():
+            if tracked.state is _State.DELETED:
+                continue
+            if key in written:
+                _, path, data = written[key]
+                tracked.state, tracked.path, tracked.stored_path, tracked.raw = (
+                    _State.LOADED,
+                    path,
+                    path,
+                    data,
+                )
+                key = self._key_of(tracked.spec, tracked.obj)
+            settled[key] = tracked
+        self._tracked = settled
+
+    def commit(self) -> None:
+        """Write every pending change and commit the backend once; the session goes on.
+
+        Does nothing when nothing changed. On failure nothing is committed and
+        the pending changes are kept, so the caller may fix them or roll back.
+        """
+        self._check_open()
+        if self._flush():
+            self.store.commit()
+            self.stats.commits += 1
+
+    def rollback(self) -> None:
+        """Discard every pending change; the session goes on with an empty identity map."""
+        self._check_open()
+        self._tracked.clear()
+
+    # -- introspection for repositories ------------------------------------------------------
+
+    def pending_ids(self, spec: ModelSpec, user_id: str) -> tuple[set[str], set[str]]:
+        """Ids of one user's objects of one type that this session holds, and that it deletes."""
+        present: set[str] = set()
+        deleted: set[str] = set()
+        for (resource_type, owner, object_id), tracked in self._tracked.items():
+            if resource_type != spec.resource_type or owner != user_id:
+                continue
+            (deleted if tracked.state is _State.DELETED else present).add(object_id)
+        return present, deleted
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether a commit now would write anything (encodes loaded objects to find out)."""
+        for tracked in self._tracked.values():
+            if tracked.state is not _State.LOADED:
+                return True
+            if tracked.raw != self.store.encode(tracked.spec, tracked.obj) and not (
+                self._same_as_stored(tracked)
+            ):
+                return True
+        return False

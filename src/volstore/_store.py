@@ -1,0 +1,286 @@
+"""The store: a backend, the key layout, the registered models, reload policy, counters."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from ._errors import (
+    BackendError,
+    CommitError,
+    CorruptObjectError,
+    DuplicateResourceTypeError,
+    ObjectTooLargeError,
+    ReloadError,
+)
+from ._keys import DEFAULT_USER_HASH_LENGTH, UserHasher, check_id
+from ._model import ModelSpec, spec_of
+from .backends._base import Backend, Entry
+from .backends.local import LocalBackend
+
+if TYPE_CHECKING:
+    from ._repository import Repository
+    from ._session import Session
+
+M = TypeVar("M")
+
+DEFAULT_ROOT_ENV = "VOLSTORE_ROOT"
+DEFAULT_ROOT = "volstore-data"
+
+
+@dataclass(frozen=True)
+class ReloadPolicy:
+    """When reads call the backend's ``reload()`` first.
+
+    - ``ReloadPolicy.NEVER``: never (the default; a container sees its own writes
+      and the state at its start or last reload).
+    - ``ReloadPolicy.ALWAYS``: before every read (see others' commits at once;
+      on Modal a reload costs a round trip).
+    - ``ReloadPolicy.every(seconds)``: at most once per ``seconds``.
+    """
+
+    mode: str
+    seconds: float = 0.0
+
+    NEVER: ClassVar[ReloadPolicy]
+    ALWAYS: ClassVar[ReloadPolicy]
+
+    @classmethod
+    def every(cls, seconds: float) -> ReloadPolicy:
+        """Reload before a read when the last reload is at least ``seconds`` old."""
+        if not seconds > 0:
+            raise ValueError(f"reload interval must be positive, not {seconds!r}")
+        return cls("interval", float(seconds))
+
+    def __str__(self) -> str:
+        return f"every {self.seconds:g}s" if self.mode == "interval" else self.mode
+
+
+ReloadPolicy.NEVER = ReloadPolicy("never")
+ReloadPolicy.ALWAYS = ReloadPolicy("always")
+
+ReloadArg = ReloadPolicy | bool | None
+"""A per-call override: a policy, True (reload now), False (do not), None (the store's)."""
+
+
+@dataclass
+class StoreStats:
+    """Counters of backend operations since the store opened (tests and benchmarks read them)."""
+
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    commits: int = 0
+    reloads: int = 0
+    lists: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Store:
+    """Typed objects stored as files under one root, through one backend.
+
+    ``backend`` is a Backend, a folder path (a LocalBackend there), or None: a
+    local folder named by ``$VOLSTORE_ROOT``, else ``./volstore-data``.
+
+    The store is safe to share between threads; give each thread its own session.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | str | os.PathLike[str] | None = None,
+        *,
+        user_hash_length: int = DEFAULT_USER_HASH_LENGTH,
+        reload: ReloadPolicy = ReloadPolicy.NEVER,
+        max_object_bytes: int | None = None,
+        models: Iterable[type[Any]] = (),
+    ) -> None:
+        if backend is None:
+            backend = LocalBackend(os.environ.get(DEFAULT_ROOT_ENV) or DEFAULT_ROOT)
+        elif isinstance(backend, (str, os.PathLike)):
+            backend = LocalBackend(Path(backend))
+        if not isinstance(backend, Backend):
+            raise TypeError(f"backend must be a volstore Backend or a path, not {backend!r}")
+        if max_object_bytes is not None and max_object_bytes <= 0:
+            raise ValueError("max_object_bytes must be positive")
+        self.backend = backend
+        self.hasher = UserHasher(user_hash_length)
+        self.reload_policy = reload
+        self.max_object_bytes = max_object_bytes
+        self.stats = StoreStats()
+        self._models: dict[str, ModelSpec] = {}
+        self._lock = threading.Lock()
+        self._last_reload = float("-inf")
+        for model in models:
+            self.register(model)
+
+    def __repr__(self) -> str:
+        return f"Store({self.backend.describe()})"
+
+    # -- models ---------------------------------------------------------------
+
+    def register(self, model: type[Any]) -> ModelSpec:
+        """Register a model class; return its spec.
+
+        Registering the same class again is a no-op. Raises
+        DuplicateResourceTypeError when another class already holds its resource type.
+        """
+        spec = spec_of(model)
+        with self._lock:
+            current = self._models.get(spec.resource_type)
+            if current is None:
+                self._models[spec.resource_type] = spec
+            elif current.cls is not spec.cls:
+                raise DuplicateResourceTypeError(
+                    f"resource type {spec.resource_type!r} is already used by "
+                    f"{current.cls.__module__}.{current.cls.__qualname__}; "
+                    f"{spec.cls.__module__}.{spec.cls.__qualname__} cannot use it too"
+                )
+        return spec
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        """The registered models by resource type."""
+        return dict(self._models)
+
+    # -- entry points -----------------------------------------------------------
+
+    def session(self) -> Session:
+        """A new unit of work: ``with store.session() as s: ...`` commits once on clean exit."""
+        from ._session import Session
+
+        return Session(self)
+
+    def repository(self, model: type[M]) -> Repository[M]:
+        """A typed repository for ``model`` (registered on first use)."""
+        from ._repository import Repository
+
+        return Repository(self, model)
+
+    # -- layout -------------------------------------------------------------------
+
+    def user_folder(self, spec: ModelSpec, user_id: str) -> str:
+        """The folder holding one user's objects of one type."""
+        return f"{spec.resource_type}/{self.hasher(user_id)}"
+
+    def path_for(self, spec: ModelSpec, user_id: str, object_id: str) -> str:
+        """The storage path of one object. Raises InvalidKeyError for a bad id or user id."""
+        return f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
+
+    # -- backend calls, counted ------------------------------------------------------
+
+    def maybe_reload(self, reload: ReloadArg = None) -> bool:
+        """Apply the reload policy (or the per-call override) before a read."""
+        policy = self.reload_policy if reload is None else reload
+        if policy is False:
+            return False
+        if isinstance(policy, ReloadPolicy):
+            if policy.mode == "never":
+                return False
+            if policy.mode == "interval" and time.monotonic() - self._last_reload < policy.seconds:
+                return False
+        self.reload()
+        return True
+
+    def reload(self) -> None:
+        """Reload the backend now. Raises ReloadError if the backend refuses."""
+        try:
+            self.backend.reload()
+        except ReloadError:
+            raise
+        except (RuntimeError, OSError) as exc:
+            raise ReloadError(f"reload of {self.backend.describe()} failed: {exc}") from exc
+        self._last_reload = time.monotonic()
+        self.stats.reloads += 1
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The bytes at ``path``, or None when nothing is stored there."""
+        self.stats.reads += 1
+        try:
+            data = self.backend.read(path)
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise CorruptObjectError(
+                path, "a folder stands where an object file should be"
+            ) from None
+        except PermissionError as exc:
+            raise CorruptObjectError(path, f"the file cannot be read: {exc.strerror}") from exc
+        except (NotADirectoryError, BackendError):
+            raise
+        except OSError as exc:
+            raise BackendError(f"reading {path} failed: {exc}") from exc
+        self.stats.bytes_read += len(data)
+        return data
+
+    def exists(self, path: str) -> bool:
+        self.stats.reads += 1
+        return self.backend.exists(path)
+
+    def list_folder(self, prefix: str) -> list[Entry]:
+        self.stats.lists += 1
+        return self.backend.list(prefix)
+
+    def decode(self, spec: ModelSpec, path: str, data: bytes, object_id: str | None) -> Any:
+        """Decode a stored file, checking that it holds the object its name promises.
+
+        Raises CorruptObjectError naming the file when it does not parse or
+        validate, or holds another id.
+        """
+        try:
+            obj = spec.decode(data)
+        except ValueError as exc:
+            raise CorruptObjectError(path, _short_reason(exc)) from exc
+        if object_id is not None and spec.object_id(obj) != object_id:
+            raise CorruptObjectError(
+                path, f"holds id {spec.object_id(obj)!r}, but its name says {object_id!r}"
+            )
+        return obj
+
+    def encode(self, spec: ModelSpec, obj: Any) -> bytes:
+        data = spec.encode(obj)
+        if self.max_object_bytes is not None and len(data) > self.max_object_bytes:
+            raise ObjectTooLargeError(
+                f"{spec.cls.__name__} {spec.object_id(obj)!r} encodes to {len(data)} bytes; "
+                f"the store allows at most {self.max_object_bytes}"
+            )
+        return data
+
+    def apply(self, writes: Mapping[str, bytes], deletes: Iterable[str]) -> None:
+        """Write then delete, as one flush. Backend failures become BackendError."""
+        deletes = list(deletes)
+        try:
+            if writes:
+                self.backend.write_batch(writes)
+            if deletes:
+                self.backend.delete_batch(deletes)
+        except BackendError:
+            raise
+        except OSError as exc:
+            raise BackendError(f"writing to {self.backend.describe()} failed: {exc}") from exc
+        self.stats.writes += len(writes)
+        self.stats.bytes_written += sum(len(data) for data in writes.values())
+        self.stats.deletes += len(deletes)
+
+    def commit(self) -> None:
+        """Commit the backend. Raises CommitError if it fails."""
+        try:
+            self.backend.commit()
+        except CommitError:
+            raise
+        except (RuntimeError, OSError) as exc:
+            raise CommitError(f"commit of {self.backend.describe()} failed: {exc}") from exc
+        self.stats.commits += 1
+
+
+def _short_reason(exc: ValueError) -> str:
+    text = str(exc)
+    return text if len(text) <= 500 else text[:500] + " ..."

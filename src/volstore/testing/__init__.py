@@ -1,0 +1,1 @@
+"""Testing kit for volstore users (filled in by the Modal issue)."""
