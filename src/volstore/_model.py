@@ -48,6 +48,8 @@ class ModelSpec:
     owner_field: str
     codec: Codec
     kind: str  # "pydantic" or "attrs"
+    time_field: str | None = None  # set for time-bucketed models
+    bucket: str = "hour"  # "hour" or "day", for time-bucketed models
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -90,8 +92,15 @@ class ModelSpec:
         return self.codec.decode(self.adapter, data)
 
 
-def _check_fields(cls: type[Any], names: list[str], id_field: str, owner_field: str) -> None:
-    for role, field in (("id", id_field), ("owner", owner_field)):
+BUCKETS = ("hour", "day")
+
+
+def _check_fields(cls: type[Any], names: list[str], spec: ModelSpec) -> None:
+    id_field, owner_field = spec.id_field, spec.owner_field
+    roles = [("id", id_field), ("owner", owner_field)]
+    if spec.time_field is not None:
+        roles.append(("timestamp", spec.time_field))
+    for role, field in roles:
         if field not in names:
             raise ModelDefinitionError(
                 f"{cls.__name__} declares {field!r} as its {role} field, but has no such field "
@@ -102,13 +111,24 @@ def _check_fields(cls: type[Any], names: list[str], id_field: str, owner_field: 
 
 
 def _make_spec(
-    cls: type[Any], resource_type: object, id_field: str, owner_field: str, codec: Codec, kind: str
+    cls: type[Any],
+    resource_type: object,
+    id_field: str,
+    owner_field: str,
+    codec: Codec,
+    kind: str,
+    time_field: str | None,
+    bucket: str,
 ) -> ModelSpec:
     try:
         checked = validate_resource_type(resource_type)
     except InvalidKeyError as exc:
         raise ModelDefinitionError(f"{cls.__name__}: {exc}") from None
-    return ModelSpec(cls, checked, id_field, owner_field, codec, kind)
+    if bucket not in BUCKETS:
+        raise ModelDefinitionError(
+            f"{cls.__name__}: bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}"
+        )
+    return ModelSpec(cls, checked, id_field, owner_field, codec, kind, time_field, bucket)
 
 
 class Model(pydantic.BaseModel):
@@ -116,7 +136,10 @@ class Model(pydantic.BaseModel):
 
     Declare the resource type (the top-level folder) in the class statement;
     ``id_field`` and ``owner_field`` name the fields that hold the object id and
-    the owning user's id (defaults ``id`` and ``user_id``)::
+    the owning user's id (defaults ``id`` and ``user_id``). ``time_field``
+    names a timezone-aware datetime field and makes the model time-bucketed:
+    stored at ``<type>/<YYYY-MM-DD>/<HH>/<user_hash>/<id>.json`` (``bucket="day"``
+    drops the hour folder)::
 
         class Schedule(volstore.Model, resource_type="schedules"):
             id: str = volstore.id_field()
@@ -137,21 +160,25 @@ class Model(pydantic.BaseModel):
         id_field: str = "id",
         owner_field: str = "user_id",
         codec: Codec = JSON,
+        time_field: str | None = None,
+        bucket: str = "hour",
         **kwargs: Any,
     ) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if resource_type is None:
             cls.__volstore__ = None
             return
-        spec = _make_spec(cls, resource_type, id_field, owner_field, codec, "pydantic")
-        _check_fields(cls, list(cls.model_fields), id_field, owner_field)
+        spec = _make_spec(
+            cls, resource_type, id_field, owner_field, codec, "pydantic", time_field, bucket
+        )
+        _check_fields(cls, list(cls.model_fields), spec)
         cls.__volstore__ = spec
 
     @classmethod
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # The class keywords are read by __pydantic_init_subclass__ above, which
         # pydantic calls once the fields exist; keep them away from object.
-        for name in ("resource_type", "id_field", "owner_field", "codec"):
+        for name in ("resource_type", "id_field", "owner_field", "codec", "time_field", "bucket"):
             kwargs.pop(name, None)
         super().__init_subclass__(**kwargs)
 
@@ -162,6 +189,8 @@ def resource(
     id_field: str = "id",
     owner_field: str = "user_id",
     codec: Codec = JSON,
+    time_field: str | None = None,
+    bucket: str = "hour",
 ) -> Callable[[T], T]:
     """Declare an attrs class as a stored model (put it above ``@attrs.define``).
 
@@ -176,8 +205,10 @@ def resource(
                 f"@volstore.resource needs an attrs class; put it above @attrs.define on "
                 f"{cls.__name__}"
             )
-        spec = _make_spec(cls, resource_type, id_field, owner_field, codec, "attrs")
-        _check_fields(cls, [f.name for f in attrs.fields(target)], id_field, owner_field)
+        spec = _make_spec(
+            cls, resource_type, id_field, owner_field, codec, "attrs", time_field, bucket
+        )
+        _check_fields(cls, [f.name for f in attrs.fields(target)], spec)
         setattr(cls, "__volstore__", spec)  # noqa: B010 - a class attribute attrs does not know
         return cls
 

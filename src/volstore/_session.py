@@ -15,11 +15,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._errors import ObjectNotFoundError, SessionError
-from ._keys import check_id
 from ._model import ModelSpec, spec_of
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Session:
         self._check_open()
         spec = self._spec(obj)
         key = self._key_of(spec, obj)
-        path = self.store.path_for(spec, key[1], key[2])
+        path = self.store.object_path(spec, obj)
         previous = self._tracked.get(key)
         if previous is not None and previous.obj is obj and previous.state is not _State.DELETED:
             return obj  # already tracked: changes are found at flush
@@ -140,16 +140,23 @@ class Session:
         return [self.add(obj) for obj in objs]
 
     def get(
-        self, model: type[M], user_id: str, object_id: str, *, reload: ReloadArg = None
+        self,
+        model: type[M],
+        user_id: str,
+        object_id: str,
+        *,
+        at: datetime | None = None,
+        reload: ReloadArg = None,
     ) -> M | None:
         """The object at the key, or None. Sees this session's pending writes and deletes.
 
-        Raises InvalidKeyError for a bad key and CorruptObjectError (naming the
-        file) for a stored file that does not parse or validate.
+        ``at`` is the object's timestamp, needed for time-bucketed models. Raises
+        InvalidKeyError for a bad key and CorruptObjectError (naming the file)
+        for a stored file that does not parse or validate.
         """
         self._check_open()
         spec = self._spec(model)
-        path = self.store.path_for(spec, user_id, object_id)
+        path = self.store.path_for(spec, user_id, object_id, at)
         key = (spec.resource_type, user_id, object_id)
         tracked = self._tracked.get(key)
         if tracked is not None:
@@ -164,10 +171,16 @@ class Session:
         return obj  # type: ignore[no-any-return]
 
     def get_one(
-        self, model: type[M], user_id: str, object_id: str, *, reload: ReloadArg = None
+        self,
+        model: type[M],
+        user_id: str,
+        object_id: str,
+        *,
+        at: datetime | None = None,
+        reload: ReloadArg = None,
     ) -> M:
         """Like get, but raises ObjectNotFoundError (a KeyError) when there is no object."""
-        obj = self.get(model, user_id, object_id, reload=reload)
+        obj = self.get(model, user_id, object_id, at=at, reload=reload)
         if obj is None:
             raise ObjectNotFoundError(spec_of(model).resource_type, user_id, object_id)
         return obj
@@ -176,11 +189,22 @@ class Session:
     def delete(self, obj: object, /) -> None: ...
 
     @overload
-    def delete(self, model: type[Any], user_id: str, object_id: str, /) -> None: ...
+    def delete(
+        self, model: type[Any], user_id: str, object_id: str, /, *, at: datetime | None = None
+    ) -> None: ...
 
-    def delete(self, target: Any, user_id: str | None = None, object_id: str | None = None) -> None:
+    def delete(
+        self,
+        target: Any,
+        user_id: str | None = None,
+        object_id: str | None = None,
+        /,
+        *,
+        at: datetime | None = None,
+    ) -> None:
         """Delete an object, or the object at a key (``delete(Model, user_id, id)``).
 
+        ``at`` is the timestamp, for a time-bucketed model deleted by key.
         Buffered until commit; deleting a key that holds nothing is not an error.
         """
         self._check_open()
@@ -188,15 +212,16 @@ class Session:
             if user_id is None or object_id is None:
                 raise TypeError("delete(Model, user_id, id) needs the user id and the id")
             spec = self._spec(target)
-            key: Key = (spec.resource_type, user_id, check_id(object_id))
+            path = self.store.path_for(spec, user_id, object_id, at)
+            key: Key = (spec.resource_type, user_id, object_id)
             obj = None
         else:
-            if user_id is not None or object_id is not None:
+            if user_id is not None or object_id is not None or at is not None:
                 raise TypeError("delete(obj) takes the object alone")
             spec = self._spec(target)
             key = self._key_of(spec, target)
+            path = self.store.object_path(spec, target)
             obj = target
-        path = self.store.path_for(spec, key[1], key[2])
         previous = self._tracked.get(key)
         stored_path = previous.stored_path if previous is not None else None
         self._tracked[key] = _Tracked(spec, _State.DELETED, obj, path, stored_path)
@@ -226,7 +251,7 @@ class Session:
                 continue
             spec, obj = tracked.spec, tracked.obj
             new_key = self._key_of(spec, obj)
-            path = self.store.path_for(spec, new_key[1], new_key[2])
+            path = self.store.object_path(spec, obj)
             if new_key != key:
                 other = self._tracked.get(new_key)
                 if other is not None and other.state is not _State.DELETED:

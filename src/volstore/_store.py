@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -15,6 +16,7 @@ from ._errors import (
     CommitError,
     CorruptObjectError,
     DuplicateResourceTypeError,
+    InvalidKeyError,
     ObjectTooLargeError,
     ReloadError,
 )
@@ -168,12 +170,50 @@ class Store:
     # -- layout -------------------------------------------------------------------
 
     def user_folder(self, spec: ModelSpec, user_id: str) -> str:
-        """The folder holding one user's objects of one type."""
+        """The folder holding one user's objects of one (not time-bucketed) type."""
+        if spec.time_field is not None:
+            raise InvalidKeyError(
+                f"{spec.cls.__name__} is stored in time buckets: a user's objects are spread "
+                "over one folder per bucket; query them by time range"
+            )
         return f"{spec.resource_type}/{self.hasher(user_id)}"
 
-    def path_for(self, spec: ModelSpec, user_id: str, object_id: str) -> str:
-        """The storage path of one object. Raises InvalidKeyError for a bad id or user id."""
-        return f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
+    def path_for(
+        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None = None
+    ) -> str:
+        """The storage path of one object.
+
+        ``at`` is the object's timestamp, needed (only) for time-bucketed models.
+        Raises InvalidKeyError for a bad id or user id, or a missing or naive timestamp.
+        """
+        if spec.time_field is None:
+            return (
+                f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
+            )
+        folder = self.bucket_folder(spec, at)
+        return f"{folder}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
+
+    def object_path(self, spec: ModelSpec, obj: Any) -> str:
+        """The storage path of an object, from its own fields."""
+        at = getattr(obj, spec.time_field) if spec.time_field is not None else None
+        return self.path_for(spec, spec.owner(obj), spec.object_id(obj), at)
+
+    def bucket_folder(self, spec: ModelSpec, at: datetime | None) -> str:
+        """The time bucket folder of a time-bucketed model: ``<type>/<YYYY-MM-DD>[/<HH>]``."""
+        if not isinstance(at, datetime):
+            raise InvalidKeyError(
+                f"{spec.cls.__name__} is stored in time buckets: give its timestamp "
+                f"({spec.time_field}) as a timezone-aware datetime, not {at!r}"
+            )
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidKeyError(
+                f"{spec.cls.__name__}.{spec.time_field} is a naive datetime ({at.isoformat()}); "
+                "use a timezone-aware one, e.g. datetime.now(timezone.utc)"
+            )
+        utc = at.astimezone(timezone.utc)
+        if spec.bucket == "day":
+            return f"{spec.resource_type}/{utc:%Y-%m-%d}"
+        return f"{spec.resource_type}/{utc:%Y-%m-%d}/{utc:%H}"
 
     # -- backend calls, counted ------------------------------------------------------
 
