@@ -71,6 +71,7 @@ class Session:
         self.stats = SessionStats()
         self._tracked: dict[Key, _Tracked] = {}
         self._closed = False
+        self._uncommitted = False  # flushed to the backend, not yet committed
 
     # -- context manager ----------------------------------------------------------
 
@@ -315,12 +316,17 @@ class Session:
     def commit(self) -> None:
         """Write every pending change and commit the backend once; the session goes on.
 
-        Does nothing when nothing changed. On failure nothing is committed and
-        the pending changes are kept, so the caller may fix them or roll back.
+        Does nothing when nothing changed. If encoding or writing fails, nothing
+        is committed and the pending changes stay pending. If the backend's commit
+        itself fails, the files are written but not committed; calling commit()
+        again retries the commit.
         """
         self._check_open()
         if self._flush():
+            self._uncommitted = True
+        if self._uncommitted:
             self.store.commit()
+            self._uncommitted = False
             self.stats.commits += 1
 
     def rollback(self) -> None:

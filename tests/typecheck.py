@@ -1,0 +1,21 @@
+"""Checked by mypy --strict (not run by pytest): what the type checker sees of the API."""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+import volstore
+from models import Profile, Schedule
+
+
+def check(store: volstore.Store) -> None:
+    repo = store.repository(Schedule)
+    assert_type(repo, volstore.Repository[Schedule])
+    assert_type(repo.get("ada", "x"), Schedule | None)
+    assert_type(repo.get_one("ada", "x"), Schedule)
+    assert_type(repo.list("ada"), list[Schedule])
+    assert_type(store.repository(Profile).get("ada", "x"), Profile | None)
+    with store.session() as s:
+        assert_type(s.get(Schedule, "ada", "x"), Schedule | None)
+        assert_type(s.add(Schedule(user_id="ada", name="n", cron="* * * * *")), Schedule)
+        assert_type(s.repository(Profile).list("ada"), list[Profile])
