@@ -60,7 +60,7 @@ class MemoryBackend(Backend):
         with self._lock:
             names = list(self._children.get(prefix, ()))
         base = f"{prefix}/" if prefix else ""
-        return [Entry(name, (base + name) in self._children) for name in names]
+        return [Entry(name, (base + name) in self._children) for name in names if name[0] != "."]
 
     def _link(self, path: str) -> None:
         child = path
