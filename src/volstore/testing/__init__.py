@@ -1,1 +1,34 @@
-"""Testing kit for volstore users (filled in by the Modal issue)."""
+"""The testing kit: an offline Modal Volume emulator, fixtures and strategies.
+
+- :class:`VolumeEmulator` and :class:`EmulatedVolume`: a local stand-in for
+  ``modal.Volume`` with Modal's semantics (per-container views, commit,
+  reload, background commits, the client API), usable across processes.
+- ``volstore.testing.pytest_plugin``: fixtures (see docs/testing.md).
+- ``volstore.testing.strategies``: Hypothesis strategies for registered models.
+
+Nothing here imports ``modal``.
+"""
+
+from ._emulator import (
+    EmulatedUploadBatch,
+    EmulatedVolume,
+    EmulatorCounters,
+    FileEntry,
+    FileEntryType,
+    InvalidError,
+    Mount,
+    NotFoundError,
+    VolumeEmulator,
+)
+
+__all__ = [
+    "EmulatedUploadBatch",
+    "EmulatedVolume",
+    "EmulatorCounters",
+    "FileEntry",
+    "FileEntryType",
+    "InvalidError",
+    "Mount",
+    "NotFoundError",
+    "VolumeEmulator",
+]

@@ -1,0 +1,133 @@
+"""volstore on Modal Volumes: one call picks the mounted or the remote backend.
+
+    import modal
+    import volstore.modal
+
+    volume = modal.Volume.from_name("app-data", create_if_missing=True, version=2)
+
+    @app.function(volumes={"/data": volume})
+    def handler(user_id: str) -> None:
+        store = volstore.modal.volume_store(volume, mount_path="/data")
+        ...
+
+The same call outside a container (a local script, a notebook) gives a store
+that works through Modal's client API. This is the only module of volstore
+that imports ``modal``, and only when it needs to.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from ._errors import VolstoreError
+from ._store import Store
+from .backends._base import Backend
+from .backends.modal_mounted import MountedVolumeBackend, VolumeHandle
+from .backends.modal_remote import RemoteVolume, RemoteVolumeBackend
+
+Mode = Literal["auto", "mounted", "remote"]
+
+INSTALL_HINT = (
+    "volstore's Modal support needs the modal package: pip install 'volstore[modal]' "
+    "(or pip install modal)"
+)
+
+
+class ModalUnavailableError(VolstoreError, ImportError):
+    """The ``modal`` package is not installed."""
+
+
+def _import_modal() -> Any:
+    try:
+        import modal
+    except ImportError as exc:
+        raise ModalUnavailableError(INSTALL_HINT) from exc
+    return modal
+
+
+def in_modal_container() -> bool:
+    """Whether this code runs inside a Modal function container.
+
+    ``MODAL_IS_REMOTE=1`` is set in function containers; when it is absent,
+    ``modal.is_local()`` decides if modal is installed. Without modal, the
+    answer is no.
+    """
+    if os.environ.get("MODAL_IS_REMOTE") == "1":
+        return True
+    try:
+        modal = _import_modal()
+    except ModalUnavailableError:
+        return False
+    return not modal.is_local()
+
+
+def volume_backend(
+    volume: Any,
+    *,
+    mount_path: str | os.PathLike[str] | None = None,
+    mode: Mode = "auto",
+) -> Backend:
+    """The backend for ``volume``: mounted inside a container, remote outside.
+
+    ``mode="mounted"`` or ``"remote"`` overrides the choice. The mounted
+    backend needs ``mount_path``, the folder the volume is mounted at.
+    """
+    if mode not in ("auto", "mounted", "remote"):
+        raise ValueError(f"mode must be 'auto', 'mounted' or 'remote', not {mode!r}")
+    if mode == "auto":
+        mode = "mounted" if in_modal_container() and mount_path is not None else "remote"
+    if mode == "mounted":
+        if mount_path is None:
+            raise ValueError("the mounted backend needs mount_path: where the volume is mounted")
+        handle: VolumeHandle = volume
+        return MountedVolumeBackend(mount_path, handle)
+    remote: RemoteVolume = volume
+    return RemoteVolumeBackend(remote)
+
+
+def volume_store(
+    volume: Any,
+    *,
+    mount_path: str | os.PathLike[str] | None = None,
+    mode: Mode = "auto",
+    **store_options: Any,
+) -> Store:
+    """A Store on a Modal Volume (or an emulated one); see ``volume_backend``.
+
+    ``volume`` is a ``modal.Volume`` (or ``volstore.testing.EmulatedVolume``);
+    ``store_options`` go to :class:`volstore.Store` (``reload=``, ...).
+    """
+    return Store(volume_backend(volume, mount_path=mount_path, mode=mode), **store_options)
+
+
+def store_from_name(
+    name: str,
+    *,
+    mount_path: str | os.PathLike[str] | None = None,
+    mode: Mode = "auto",
+    create_if_missing: bool = False,
+    environment_name: str | None = None,
+    **store_options: Any,
+) -> Store:
+    """A Store on the Modal Volume called ``name`` (``modal.Volume.from_name``).
+
+    Raises ModalUnavailableError with an install hint when modal is missing.
+    """
+    modal = _import_modal()
+    volume = modal.Volume.from_name(
+        name, environment_name=environment_name, create_if_missing=create_if_missing
+    )
+    return volume_store(volume, mount_path=mount_path, mode=mode, **store_options)
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "ModalUnavailableError",
+    "MountedVolumeBackend",
+    "RemoteVolumeBackend",
+    "in_modal_container",
+    "store_from_name",
+    "volume_backend",
+    "volume_store",
+]

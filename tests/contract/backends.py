@@ -1,0 +1,57 @@
+"""How to build each backend the contract suite runs on.
+
+Each factory takes a temporary folder and an ExitStack (for mounts to close)
+and returns a fresh backend. Five configurations:
+
+- ``memory``: MemoryBackend.
+- ``local``: LocalBackend in a folder.
+- ``mounted``: MountedVolumeBackend in an emulated container (no background commits).
+- ``mounted-bg``: the same with background commits every 20 ms racing the tests.
+- ``remote``: RemoteVolumeBackend through the emulated client API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import volstore
+from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.backends.modal_remote import RemoteVolumeBackend
+from volstore.testing import VolumeEmulator
+
+Factory = Callable[[Path, ExitStack], volstore.Backend]
+
+
+def memory(tmp: Path, stack: ExitStack) -> volstore.Backend:
+    return volstore.MemoryBackend()
+
+
+def local(tmp: Path, stack: ExitStack) -> volstore.Backend:
+    return volstore.LocalBackend(tmp / "local")
+
+
+def _mounted(interval: float | None) -> Factory:
+    def make(tmp: Path, stack: ExitStack) -> volstore.Backend:
+        emulator = VolumeEmulator(tmp / "emulator")
+        volume = emulator.Volume.from_name("contract", create_if_missing=True)
+        mount = stack.enter_context(volume.mount(background_commit_interval=interval))
+        return MountedVolumeBackend(mount.path, volume)
+
+    return make
+
+
+def remote(tmp: Path, stack: ExitStack) -> volstore.Backend:
+    emulator = VolumeEmulator(tmp / "emulator")
+    volume = emulator.Volume.from_name("contract", create_if_missing=True)
+    return RemoteVolumeBackend(volume)
+
+
+FACTORIES: dict[str, Factory] = {
+    "memory": memory,
+    "local": local,
+    "mounted": _mounted(None),
+    "mounted-bg": _mounted(0.02),
+    "remote": remote,
+}

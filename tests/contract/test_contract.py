@@ -1,0 +1,189 @@
+"""One contract, written once, run against every backend (see backends.py).
+
+The first half pins the Backend contract itself (what ``volstore.Backend``'s
+docstrings promise); the second half pins what users rely on through a Store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import volstore
+from models import Schedule
+from tests.contract.backends import FACTORIES
+from tests.test_stateful import StoreMachine
+
+CREATED = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[volstore.Backend]:
+    with ExitStack() as stack:
+        yield FACTORIES[request.param](tmp_path, stack)
+
+
+@pytest.fixture
+def store(backend: volstore.Backend) -> volstore.Store:
+    return volstore.Store(backend)
+
+
+def sched(object_id: str, user: str = "ada") -> Schedule:
+    return Schedule(id=object_id, user_id=user, name="n", cron="* * * * *", created_at=CREATED)
+
+
+# -- the Backend contract ---------------------------------------------------------------
+
+
+def test_read_of_a_missing_file_raises_file_not_found(backend: volstore.Backend) -> None:
+    with pytest.raises(FileNotFoundError):
+        backend.read("nothing/here.json")
+
+
+def test_written_files_read_back(backend: volstore.Backend) -> None:
+    files = {"a/b/one.json": b"1", "a/b/two.json": b"22", "a/c/three.json": b"\x00\xff" * 1000}
+    backend.write_batch(files)
+    for path, data in files.items():
+        assert backend.read(path) == data
+        assert backend.exists(path)
+    assert not backend.exists("a/b/zero.json")
+
+
+def test_write_replaces_whole_files(backend: volstore.Backend) -> None:
+    backend.write_batch({"a/x.json": b"long content " * 100})
+    backend.write_batch({"a/x.json": b"short"})
+    assert backend.read("a/x.json") == b"short"
+
+
+def test_an_empty_batch_is_fine(backend: volstore.Backend) -> None:
+    backend.write_batch({})
+    backend.delete_batch([])
+
+
+def test_list_gives_direct_children_and_flags_folders(backend: volstore.Backend) -> None:
+    backend.write_batch({"t/u1/a.json": b"1", "t/u1/b.json": b"2", "t/u2/c.json": b"3"})
+    assert sorted((e.name, e.is_dir) for e in backend.list("t")) == [("u1", True), ("u2", True)]
+    assert sorted(e.name for e in backend.list("t/u1")) == ["a.json", "b.json"]
+    assert [e.name for e in backend.list("")] == ["t"]
+
+
+def test_list_of_a_missing_folder_is_empty(backend: volstore.Backend) -> None:
+    assert backend.list("no/such/folder") == []
+
+
+def test_list_hides_names_starting_with_a_dot(backend: volstore.Backend) -> None:
+    backend.write_batch({"t/.a.json.tmp": b"half", "t/b.json": b"whole"})
+    assert sorted(e.name for e in backend.list("t")) == ["b.json"]
+
+
+def test_delete_removes_and_skips_missing_files(backend: volstore.Backend) -> None:
+    backend.write_batch({"t/a.json": b"1", "t/b.json": b"2"})
+    backend.delete_batch(["t/a.json", "t/missing.json"])
+    assert not backend.exists("t/a.json")
+    assert backend.read("t/b.json") == b"2"
+
+
+def test_delete_tree_and_walk(backend: volstore.Backend) -> None:
+    backend.write_batch({"d/2024/a.json": b"", "d/2024/x/b.json": b"", "d/2025/c.json": b""})
+    assert list(backend.walk("d")) == ["d/2024/a.json", "d/2024/x/b.json", "d/2025/c.json"]
+    assert backend.delete_tree("d/2024") == 2
+    assert list(backend.walk("d")) == ["d/2025/c.json"]
+
+
+@pytest.mark.parametrize("path", ["../x.json", "/etc/passwd", "a/../../x", "a\\b", "a\x00b", ""])
+def test_unclean_paths_are_refused(backend: volstore.Backend, path: str) -> None:
+    with pytest.raises(volstore.InvalidKeyError):
+        backend.write_batch({path: b"x"})
+    with pytest.raises(volstore.InvalidKeyError):
+        backend.read(path)
+
+
+def test_commit_and_reload_can_be_called(backend: volstore.Backend) -> None:
+    backend.write_batch({"t/a.json": b"1"})
+    backend.commit()
+    backend.reload()
+    assert backend.read("t/a.json") == b"1"
+
+
+# -- what users rely on, through a Store ---------------------------------------------------
+
+
+def test_session_commits_once_and_reads_back(store: volstore.Store) -> None:
+    with store.session() as s:
+        s.add_all([sched(f"s{i}", user=f"u{i % 3}") for i in range(9)])
+    assert store.stats.commits == 1
+    repo = store.repository(Schedule)
+    assert repo.ids("u1") == ["s1", "s4", "s7"]
+    assert repo.get_one("u2", "s5") == sched("s5", user="u2")
+
+
+def test_a_raising_session_writes_nothing(store: volstore.Store) -> None:
+    with pytest.raises(RuntimeError), store.session() as s:
+        s.add(sched("a"))
+        raise RuntimeError
+    assert store.repository(Schedule).ids("ada") == []
+    assert store.stats.commits == 0
+
+
+def test_dirty_objects_are_written_and_clean_ones_are_not(store: volstore.Store) -> None:
+    repo = store.repository(Schedule)
+    repo.put_all([sched("a"), sched("b")])
+    with store.session() as s:
+        s.get_one(Schedule, "ada", "a").tags.append("x")
+        s.get_one(Schedule, "ada", "b")
+    assert s.stats.writes == 1
+    assert repo.get_one("ada", "a").tags == ["x"]
+
+
+def test_paging_and_deletes(store: volstore.Store) -> None:
+    repo = store.repository(Schedule)
+    repo.put_all([sched(f"{i:02d}") for i in range(12)])
+    assert [s.id for s in repo.list("ada", after="03", limit=3)] == ["04", "05", "06"]
+    assert repo.delete("ada", "05")
+    assert repo.delete_all("ada") == 11
+    assert repo.list("ada") == []
+
+
+def test_corrupt_files_are_reported_with_their_path(store: volstore.Store) -> None:
+    repo = store.repository(Schedule)
+    path = store.path_for(repo.spec, "ada", "bad")
+    store.backend.write_batch({path: b"\xff\xfe not json"})
+    with pytest.raises(volstore.CorruptObjectError) as info:
+        repo.get("ada", "bad")
+    assert info.value.path == path
+
+
+# -- the model-based test, on every backend --------------------------------------------------
+
+
+def _machine_for(name: str) -> type[StoreMachine]:
+    class Machine(StoreMachine):
+        def make_store(self) -> volstore.Store:
+            folder = Path(self.temp_dir())
+            stack = ExitStack()
+            self.cleanups.append(stack.close)  # cleanups run last-first: mounts close first
+            return volstore.Store(FACTORIES[name](folder, stack))
+
+    Machine.__name__ = f"StoreMachine_{name.replace('-', '_')}"
+    return Machine
+
+
+_STATEFUL_SETTINGS = {
+    "memory": 30,
+    "local": 25,
+    "mounted": 15,
+    "mounted-bg": 10,
+    "remote": 15,
+}
+
+for _name, _examples in _STATEFUL_SETTINGS.items():
+    _machine = _machine_for(_name)
+    _case = _machine.TestCase
+    _case.settings = pytest.importorskip("hypothesis").settings(
+        max_examples=_examples, stateful_step_count=25, deadline=None
+    )
+    globals()[f"TestStateful_{_name.replace('-', '_')}"] = _case
