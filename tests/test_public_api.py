@@ -6,7 +6,7 @@ import volstore
 
 EXPECTED = {
     "JSON", "MAX_ID_BYTES", "Backend", "BackendError", "Codec", "CommitError",
-    "CorruptObjectError", "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JsonCodec",
+    "CorruptObjectError", "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JsonCodec", "LayoutMismatchError", "StaleObjectError", "TenantIsolationError", "UserRepository",
     "LocalBackend", "MemoryBackend", "Model", "ModelDefinitionError", "ModelSpec",
     "ObjectNotFoundError", "ObjectTooLargeError", "OnError", "ReloadError", "ReloadPolicy",
     "Repository", "SerializationError", "Session", "SessionError", "SessionStats", "Store",

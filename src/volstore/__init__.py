@@ -22,18 +22,21 @@ from ._errors import (
     CorruptObjectError,
     DuplicateResourceTypeError,
     InvalidKeyError,
+    LayoutMismatchError,
     ModelDefinitionError,
     ObjectNotFoundError,
     ObjectTooLargeError,
     ReloadError,
     SerializationError,
     SessionError,
+    StaleObjectError,
+    TenantIsolationError,
     VolstoreError,
 )
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
 from ._model import Model, ModelSpec, id_field, resource, spec_of
-from ._repository import OnError, Repository
+from ._repository import OnError, Repository, UserRepository
 from ._session import Session, SessionStats
 from ._store import ReloadPolicy, Store, StoreStats
 from .backends import Backend, Entry, LocalBackend, MemoryBackend
@@ -52,6 +55,7 @@ __all__ = [
     "Entry",
     "InvalidKeyError",
     "JsonCodec",
+    "LayoutMismatchError",
     "LocalBackend",
     "MemoryBackend",
     "Model",
@@ -67,9 +71,12 @@ __all__ = [
     "Session",
     "SessionError",
     "SessionStats",
+    "StaleObjectError",
     "Store",
     "StoreStats",
+    "TenantIsolationError",
     "UserHasher",
+    "UserRepository",
     "VolstoreError",
     "__version__",
     "id_field",

@@ -12,6 +12,9 @@ builtin it resembles, so callers may catch either::
     │   └── ObjectTooLargeError                its encoding exceeds the store's limit
     ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
     ├── SessionError (RuntimeError)            a session used after close, or misused
+    │   └── StaleObjectError                   a versioned object changed since it was loaded
+    ├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
+    ├── TenantIsolationError (PermissionError) a user-bound repository given another user's object
     └── BackendError (OSError)                 the storage below failed
         ├── CommitError                        commit() of the volume failed
         └── ReloadError                        reload() of the volume failed
@@ -80,6 +83,39 @@ class CorruptObjectError(VolstoreError, ValueError):
 
 class SessionError(VolstoreError, RuntimeError):
     """A session was used after it closed, or in a way it does not support."""
+
+
+class StaleObjectError(SessionError):
+    """A versioned object was changed by someone else since this session loaded it.
+
+    Raised at flush, before anything is written. ``expected`` is the version
+    the session loaded (0: the session meant to create it); ``found`` the
+    version stored now (0: no object is stored).
+    """
+
+    def __init__(self, path: str, expected: int, found: int) -> None:
+        if expected == 0:
+            what = f"expected to create it, but version {found} is stored"
+        elif found == 0:
+            what = f"expected version {expected}, but it was deleted"
+        else:
+            what = f"expected version {expected}, found version {found}"
+        super().__init__(f"stale object at {path}: {what}")
+        self.path = path
+        self.expected = expected
+        self.found = found
+
+
+class LayoutMismatchError(VolstoreError, ValueError):
+    """The store was written with another user-hash layout (plain, keyed, other key or length).
+
+    Opening it this way would silently put users' objects in new folders, so
+    volstore refuses.
+    """
+
+
+class TenantIsolationError(VolstoreError, PermissionError):
+    """A repository bound to one user was given an object owned by another user."""
 
 
 class BackendError(VolstoreError, OSError):

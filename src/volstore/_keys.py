@@ -11,6 +11,7 @@ control characters.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from functools import lru_cache
@@ -109,15 +110,16 @@ class UserHasher:
         self.length = length
         self._cache: dict[str, str] = {}
 
-    @property
-    def scheme(self) -> str:
-        """A short description of the layout, stored in the root marker file."""
-        return f"sha256:{self.length}"
+    def layout(self) -> dict[str, object]:
+        """What the root marker file records of this hashing (nothing secret)."""
+        return {"user_hash": "sha256", "length": self.length}
 
     def _digest(self, user_id: str) -> str:
         return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
 
     def __call__(self, user_id: str) -> str:
+        if not isinstance(user_id, str):
+            validate_user_id(user_id)  # raises InvalidKeyError naming the type
         cached = self._cache.get(user_id)
         if cached is not None:
             return cached
@@ -126,6 +128,29 @@ class UserHasher:
         if len(self._cache) < 65536:
             self._cache[user_id] = folder
         return folder
+
+
+class KeyedUserHasher(UserHasher):
+    """Maps a user id to the first ``length`` hex digits of HMAC-SHA256 under a secret key.
+
+    An unkeyed SHA-256 of a guessable id (an email, a sequential number) can be
+    reversed by hashing guesses; without the key, these folder names cannot.
+    """
+
+    def __init__(self, key: str | bytes, length: int = DEFAULT_USER_HASH_LENGTH) -> None:
+        super().__init__(length)
+        secret = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        if len(secret) < 16:
+            raise ValueError("a user hash key must be at least 16 bytes long")
+        self._key = secret
+
+    def layout(self) -> dict[str, object]:
+        # The key id identifies the key without revealing it (an HMAC of a constant).
+        key_id = hmac.new(self._key, b"volstore/key-id", hashlib.sha256).hexdigest()[:16]
+        return {"user_hash": "hmac-sha256", "length": self.length, "key_id": key_id}
+
+    def _digest(self, user_id: str) -> str:
+        return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def is_user_folder(name: str, length: int) -> bool:

@@ -44,12 +44,13 @@ class ModelSpec:
 
     cls: type[Any]
     resource_type: str
-    id_field: str
-    owner_field: str
-    codec: Codec
     kind: str  # "pydantic" or "attrs"
+    id_field: str = "id"
+    owner_field: str = "user_id"
+    codec: Codec = JSON
     time_field: str | None = None  # set for time-bucketed models
     bucket: str = "hour"  # "hour" or "day", for time-bucketed models
+    version_field: str | None = None  # set for optimistic concurrency
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -94,41 +95,56 @@ class ModelSpec:
 
 BUCKETS = ("hour", "day")
 
-
-def _check_fields(cls: type[Any], names: list[str], spec: ModelSpec) -> None:
-    id_field, owner_field = spec.id_field, spec.owner_field
-    roles = [("id", id_field), ("owner", owner_field)]
-    if spec.time_field is not None:
-        roles.append(("timestamp", spec.time_field))
-    for role, field in roles:
-        if field not in names:
-            raise ModelDefinitionError(
-                f"{cls.__name__} declares {field!r} as its {role} field, but has no such field "
-                f"(fields: {', '.join(names) or 'none'})"
-            )
-    if id_field == owner_field:
-        raise ModelDefinitionError(f"{cls.__name__}: the id and owner fields must differ")
+# The keywords a model declaration accepts, with their defaults.
+_DECLARATION_DEFAULTS: dict[str, Any] = {
+    "id_field": "id",
+    "owner_field": "user_id",
+    "codec": JSON,
+    "time_field": None,
+    "bucket": "hour",
+    "version_field": None,
+}
 
 
 def _make_spec(
     cls: type[Any],
     resource_type: object,
-    id_field: str,
-    owner_field: str,
-    codec: Codec,
     kind: str,
-    time_field: str | None,
-    bucket: str,
+    field_names: list[str],
+    options: dict[str, Any],
 ) -> ModelSpec:
+    unknown = set(options) - set(_DECLARATION_DEFAULTS)
+    if unknown:
+        raise ModelDefinitionError(
+            f"{cls.__name__}: unknown declaration keyword(s) {', '.join(sorted(unknown))}; "
+            f"known: resource_type, {', '.join(_DECLARATION_DEFAULTS)}"
+        )
+    values = {**_DECLARATION_DEFAULTS, **options}
     try:
         checked = validate_resource_type(resource_type)
     except InvalidKeyError as exc:
         raise ModelDefinitionError(f"{cls.__name__}: {exc}") from None
-    if bucket not in BUCKETS:
+    if values["bucket"] not in BUCKETS:
         raise ModelDefinitionError(
-            f"{cls.__name__}: bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}"
+            f"{cls.__name__}: bucket must be one of {', '.join(BUCKETS)}, not {values['bucket']!r}"
         )
-    return ModelSpec(cls, checked, id_field, owner_field, codec, kind, time_field, bucket)
+    spec = ModelSpec(cls=cls, resource_type=checked, kind=kind, **values)
+    roles = [("id", spec.id_field), ("owner", spec.owner_field)]
+    if spec.time_field is not None:
+        roles.append(("timestamp", spec.time_field))
+    if spec.version_field is not None:
+        roles.append(("version", spec.version_field))
+    for role, field in roles:
+        if field not in field_names:
+            raise ModelDefinitionError(
+                f"{cls.__name__} declares {field!r} as its {role} field, but has no such field "
+                f"(fields: {', '.join(field_names) or 'none'})"
+            )
+    if len({field for _, field in roles}) != len(roles):
+        raise ModelDefinitionError(
+            f"{cls.__name__}: the id, owner, timestamp and version fields must all differ"
+        )
+    return spec
 
 
 class Model(pydantic.BaseModel):
@@ -139,7 +155,8 @@ class Model(pydantic.BaseModel):
     the owning user's id (defaults ``id`` and ``user_id``). ``time_field``
     names a timezone-aware datetime field and makes the model time-bucketed:
     stored at ``<type>/<YYYY-MM-DD>/<HH>/<user_hash>/<id>.json`` (``bucket="day"``
-    drops the hour folder)::
+    drops the hour folder). ``version_field`` names an int field and turns on
+    optimistic concurrency (see docs/guarantees.md)::
 
         class Schedule(volstore.Model, resource_type="schedules"):
             id: str = volstore.id_field()
@@ -147,55 +164,44 @@ class Model(pydantic.BaseModel):
 
     A subclass without ``resource_type`` is an abstract base: it can hold
     shared fields but cannot be stored. Raises ModelDefinitionError for an
-    invalid resource type or a missing id/owner field.
+    invalid resource type, an unknown keyword, or a missing field.
     """
 
     __volstore__: ClassVar[ModelSpec | None] = None
 
     @classmethod
-    def __pydantic_init_subclass__(
-        cls,
-        *,
-        resource_type: str | None = None,
-        id_field: str = "id",
-        owner_field: str = "user_id",
-        codec: Codec = JSON,
-        time_field: str | None = None,
-        bucket: str = "hour",
-        **kwargs: Any,
-    ) -> None:
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        resource_type = kwargs.pop("resource_type", None)
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in _DECLARATION_DEFAULTS}
         super().__pydantic_init_subclass__(**kwargs)
         if resource_type is None:
+            if options:
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: {', '.join(options)} given without resource_type"
+                )
             cls.__volstore__ = None
             return
-        spec = _make_spec(
-            cls, resource_type, id_field, owner_field, codec, "pydantic", time_field, bucket
+        cls.__volstore__ = _make_spec(
+            cls, resource_type, "pydantic", list(cls.model_fields), options
         )
-        _check_fields(cls, list(cls.model_fields), spec)
-        cls.__volstore__ = spec
 
     @classmethod
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # The class keywords are read by __pydantic_init_subclass__ above, which
         # pydantic calls once the fields exist; keep them away from object.
-        for name in ("resource_type", "id_field", "owner_field", "codec", "time_field", "bucket"):
+        kwargs.pop("resource_type", None)
+        for name in _DECLARATION_DEFAULTS:
             kwargs.pop(name, None)
         super().__init_subclass__(**kwargs)
 
 
-def resource(
-    resource_type: str,
-    *,
-    id_field: str = "id",
-    owner_field: str = "user_id",
-    codec: Codec = JSON,
-    time_field: str | None = None,
-    bucket: str = "hour",
-) -> Callable[[T], T]:
+def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
     """Declare an attrs class as a stored model (put it above ``@attrs.define``).
 
-    Raises ModelDefinitionError when the class is not an attrs class, the
-    resource type is invalid, or the id/owner field is missing.
+    Takes the same keywords as :class:`Model` (``id_field``, ``owner_field``,
+    ``time_field``, ``bucket``, ``version_field``, ``codec``). Raises
+    ModelDefinitionError when the class is not an attrs class, the resource
+    type is invalid, a keyword is unknown, or a named field is missing.
     """
 
     def declare(cls: T) -> T:
@@ -205,10 +211,8 @@ def resource(
                 f"@volstore.resource needs an attrs class; put it above @attrs.define on "
                 f"{cls.__name__}"
             )
-        spec = _make_spec(
-            cls, resource_type, id_field, owner_field, codec, "attrs", time_field, bucket
-        )
-        _check_fields(cls, [f.name for f in attrs.fields(target)], spec)
+        names = [f.name for f in attrs.fields(target)]
+        spec = _make_spec(cls, resource_type, "attrs", names, options)
         setattr(cls, "__volstore__", spec)  # noqa: B010 - a class attribute attrs does not know
         return cls
 

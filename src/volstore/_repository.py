@@ -12,9 +12,14 @@ import bisect
 import builtins
 import fnmatch
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from ._errors import CorruptObjectError, InvalidKeyError, ObjectNotFoundError
+from ._errors import (
+    CorruptObjectError,
+    InvalidKeyError,
+    ObjectNotFoundError,
+    TenantIsolationError,
+)
 from ._keys import check_id
 
 if TYPE_CHECKING:
@@ -38,6 +43,11 @@ class Repository(Generic[M]):
     def __repr__(self) -> str:
         bound = " in a session" if self.session is not None else ""
         return f"Repository[{self.model.__name__}]({self.store!r}{bound})"
+
+    def for_user(self, user_id: str) -> UserRepository[M]:
+        """A view of this repository bound to one user: it cannot reach anyone else's objects."""
+        self.store.hasher(user_id)  # validates the user id now
+        return UserRepository(self, user_id)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -216,6 +226,64 @@ class Repository(Generic[M]):
             for object_id in ids:
                 session.delete(self.model, user_id, object_id)
         return len(ids)
+
+
+class UserRepository(Generic[M]):
+    """One user's objects of one model: tenant isolation by construction.
+
+    Every call is confined to the bound user's folder: ids are validated as
+    single path components, so no id reaches another folder, and an object
+    owned by someone else is refused with TenantIsolationError.
+    """
+
+    def __init__(self, repository: Repository[M], user_id: str) -> None:
+        self.repository = repository
+        self.user_id = user_id
+
+    def __repr__(self) -> str:
+        return f"{self.repository!r}.for_user({self.user_id!r})"
+
+    def _own(self, obj: M) -> M:
+        owner = self.repository.spec.owner(obj)
+        if owner != self.user_id:
+            raise TenantIsolationError(
+                f"this repository is bound to user {self.user_id!r}; "
+                f"the object belongs to {owner!r}"
+            )
+        return obj
+
+    def get(self, object_id: str, *, reload: ReloadArg = None) -> M | None:
+        return self.repository.get(self.user_id, object_id, reload=reload)
+
+    def get_one(self, object_id: str, *, reload: ReloadArg = None) -> M:
+        return self.repository.get_one(self.user_id, object_id, reload=reload)
+
+    def exists(self, object_id: str, *, reload: ReloadArg = None) -> bool:
+        return self.repository.exists(self.user_id, object_id, reload=reload)
+
+    def ids(self, **kwargs: Any) -> builtins.list[str]:
+        return self.repository.ids(self.user_id, **kwargs)
+
+    def list(self, **kwargs: Any) -> builtins.list[M]:
+        return self.repository.list(self.user_id, **kwargs)
+
+    def iter(self, **kwargs: Any) -> Iterator[M]:
+        return self.repository.iter(self.user_id, **kwargs)
+
+    def count(self, **kwargs: Any) -> int:
+        return self.repository.count(self.user_id, **kwargs)
+
+    def put(self, obj: M) -> M:
+        return self.repository.put(self._own(obj))
+
+    def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
+        return self.repository.put_all([self._own(obj) for obj in objs])
+
+    def delete(self, object_id: str) -> bool:
+        return self.repository.delete(self.user_id, object_id)
+
+    def delete_all(self) -> int:
+        return self.repository.delete_all(self.user_id)
 
 
 def _is_valid_id(object_id: str) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._errors import ObjectNotFoundError, SessionError
+from ._errors import ObjectNotFoundError, SessionError, StaleObjectError
 from ._model import ModelSpec, spec_of
 
 if TYPE_CHECKING:
@@ -28,6 +28,20 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")
 Key = tuple[str, str, str]  # (resource type, user id, object id)
+
+
+def _version_of(spec: ModelSpec, obj: Any) -> int | None:
+    """The version an object carries, for versioned models (None for others)."""
+    if spec.version_field is None:
+        return None
+    value = getattr(obj, spec.version_field)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SessionError(
+            f"{spec.cls.__name__}.{spec.version_field} must be a non-negative int, not {value!r}"
+        )
+    return value
 
 
 class _State(enum.Enum):
@@ -44,6 +58,7 @@ class _Tracked:
     path: str  # where the object belongs now (as of add/get/delete)
     stored_path: str | None = None  # where the store holds it, as far as this session knows
     raw: bytes | None = None  # the bytes at stored_path: the snapshot for dirty checks
+    expected_version: int | None = None  # versioned models: the version this session builds on
 
 
 @dataclass
@@ -131,7 +146,8 @@ class Session:
             return obj  # already tracked: changes are found at flush
         stored_path = previous.stored_path if previous is not None else None
         raw = previous.raw if previous is not None else None
-        self._tracked[key] = _Tracked(spec, _State.NEW, obj, path, stored_path, raw)
+        expected = _version_of(spec, obj)
+        self._tracked[key] = _Tracked(spec, _State.NEW, obj, path, stored_path, raw, expected)
         return obj
 
     put = add
@@ -168,7 +184,8 @@ class Session:
         if data is None:
             return None
         obj = self.store.decode(spec, path, data, object_id)
-        self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, path, data)
+        expected = _version_of(spec, obj)
+        self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, path, data, expected)
         return obj  # type: ignore[no-any-return]
 
     def get_one(
@@ -225,7 +242,13 @@ class Session:
             obj = target
         previous = self._tracked.get(key)
         stored_path = previous.stored_path if previous is not None else None
-        self._tracked[key] = _Tracked(spec, _State.DELETED, obj, path, stored_path)
+        if previous is not None and previous.state is not _State.DELETED:
+            expected = previous.expected_version
+        else:
+            expected = _version_of(spec, obj) if obj is not None else None
+        self._tracked[key] = _Tracked(
+            spec, _State.DELETED, obj, path, stored_path, expected_version=expected
+        )
 
     def repository(self, model: type[M]) -> Repository[M]:
         """A repository for ``model`` whose reads and writes go through this session."""
@@ -238,19 +261,24 @@ class Session:
     def _flush(self) -> bool:
         """Write pending changes to the backend (no commit). Return whether anything changed.
 
-        Everything is encoded and checked first; only then is anything written,
-        so a bad object leaves the store untouched.
+        Everything is encoded and checked first (keys, sizes, versions); only
+        then is anything written, so a bad object or a stale version leaves
+        the store untouched.
         """
         writes: dict[str, bytes] = {}
         deletes: set[str] = set()
         written: dict[Key, tuple[_Tracked, str, bytes]] = {}
+        versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose version to check)
         for key, tracked in self._tracked.items():
+            spec = tracked.spec
             if tracked.state is _State.DELETED:
                 deletes.add(tracked.path)
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
+                if spec.version_field is not None and tracked.expected_version is not None:
+                    versioned.append((tracked, tracked.stored_path or tracked.path))
                 continue
-            spec, obj = tracked.spec, tracked.obj
+            obj = tracked.obj
             new_key = self._key_of(spec, obj)
             path = self.store.object_path(spec, obj)
             if new_key != key:
@@ -275,17 +303,67 @@ class Session:
                 )
             writes[path] = data
             written[key] = (tracked, path, data)
+            if spec.version_field is not None:
+                versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
         deletes.difference_update(writes)
         if not writes and not deletes:
             return False
-        self.store.apply(writes, sorted(deletes))
+        bumped = self._check_and_bump_versions(versioned, writes, written)
+        try:
+            self.store.apply(writes, sorted(deletes))
+        except BaseException:
+            for tracked, version in bumped:
+                setattr(tracked.obj, tracked.spec.version_field or "", version)
+            raise
+        for tracked, _ in bumped:
+            tracked.expected_version = _version_of(tracked.spec, tracked.obj)
         self.stats.writes += len(writes)
         self.stats.deletes += len(deletes)
         self.stats.bytes_written += sum(len(data) for data in writes.values())
         self._settle(written)
         return True
+
+    def _check_and_bump_versions(
+        self,
+        versioned: list[tuple[_Tracked, str]],
+        writes: dict[str, bytes],
+        written: dict[Key, tuple[_Tracked, str, bytes]],
+    ) -> list[tuple[_Tracked, int]]:
+        """Optimistic concurrency: compare stored versions with expected ones, then bump.
+
+        Reloads first (on a volume, to see other containers' commits), checks
+        every versioned object before anything is written, and raises
+        StaleObjectError for the first mismatch. Returns (tracked, old version)
+        for each object whose version was bumped, so a failed write can undo it.
+        """
+        if not versioned:
+            return []
+        self.store.reload()
+        for tracked, check_path in versioned:
+            found = self._stored_version(tracked.spec, check_path)
+            expected = tracked.expected_version or 0
+            if found != expected:
+                raise StaleObjectError(check_path, expected, found)
+        bumped: list[tuple[_Tracked, int]] = []
+        for key, (tracked, path, _) in list(written.items()):
+            spec = tracked.spec
+            if spec.version_field is None:
+                continue
+            old = tracked.expected_version or 0
+            setattr(tracked.obj, spec.version_field, old + 1)
+            bumped.append((tracked, old))
+            data = self.store.encode(spec, tracked.obj)
+            writes[path] = data
+            written[key] = (tracked, path, data)
+        return bumped
+
+    def _stored_version(self, spec: ModelSpec, path: str) -> int:
+        data = self.store.read_bytes(path)
+        if data is None:
+            return 0
+        return _version_of(spec, self.store.decode(spec, path, data, None)) or 0
 
     def _same_as_stored(self, tracked: _Tracked) -> bool:
         # The stored bytes may be formatted differently from our encoding (a

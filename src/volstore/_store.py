@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -17,10 +18,11 @@ from ._errors import (
     CorruptObjectError,
     DuplicateResourceTypeError,
     InvalidKeyError,
+    LayoutMismatchError,
     ObjectTooLargeError,
     ReloadError,
 )
-from ._keys import DEFAULT_USER_HASH_LENGTH, UserHasher, check_id
+from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher, check_id
 from ._model import ModelSpec, spec_of
 from .backends._base import Backend, Entry
 from .backends.local import LocalBackend
@@ -33,6 +35,9 @@ M = TypeVar("M")
 
 DEFAULT_ROOT_ENV = "VOLSTORE_ROOT"
 DEFAULT_ROOT = "volstore-data"
+USER_HASH_KEY_ENV = "VOLSTORE_USER_HASH_KEY"
+LAYOUT_MARKER = ".volstore.json"
+SEED_LAYOUT: dict[str, object] = {"user_hash": "sha256", "length": DEFAULT_USER_HASH_LENGTH}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,12 @@ class Store:
     ``backend`` is a Backend, a folder path (a LocalBackend there), or None: a
     local folder named by ``$VOLSTORE_ROOT``, else ``./volstore-data``.
 
+    ``user_hash_key`` (or ``$VOLSTORE_USER_HASH_KEY``) switches user folders
+    from plain SHA-256 to HMAC-SHA256 under that secret. The layout is
+    recorded in a ``.volstore.json`` marker at the root on the first write; a
+    store opened with another layout (no key, another key, another hash
+    length) raises LayoutMismatchError on first use instead of mixing folders.
+
     The store is safe to share between threads; give each thread its own session.
     """
 
@@ -101,6 +112,7 @@ class Store:
         backend: Backend | str | os.PathLike[str] | None = None,
         *,
         user_hash_length: int = DEFAULT_USER_HASH_LENGTH,
+        user_hash_key: str | bytes | None = None,
         reload: ReloadPolicy = ReloadPolicy.NEVER,
         max_object_bytes: int | None = None,
         models: Iterable[type[Any]] = (),
@@ -114,7 +126,15 @@ class Store:
         if max_object_bytes is not None and max_object_bytes <= 0:
             raise ValueError("max_object_bytes must be positive")
         self.backend = backend
-        self.hasher = UserHasher(user_hash_length)
+        if user_hash_key is None:
+            user_hash_key = os.environ.get(USER_HASH_KEY_ENV) or None
+        self.hasher: UserHasher = (
+            UserHasher(user_hash_length)
+            if user_hash_key is None
+            else KeyedUserHasher(user_hash_key, user_hash_length)
+        )
+        self._layout_checked = False
+        self._marker_pending = False
         self.reload_policy = reload
         self.max_object_bytes = max_object_bytes
         self.stats = StoreStats()
@@ -215,6 +235,54 @@ class Store:
             return f"{spec.resource_type}/{utc:%Y-%m-%d}"
         return f"{spec.resource_type}/{utc:%Y-%m-%d}/{utc:%H}"
 
+    # -- the layout marker -------------------------------------------------------------
+
+    def check_layout(self) -> None:
+        """Compare this store's user-hash layout with the one recorded at the root.
+
+        Runs once per Store, before its first backend call. Raises
+        LayoutMismatchError when they differ, or when a store holding data
+        without a marker (the seed layout: plain SHA-256, 16 digits) is opened
+        with another layout.
+        """
+        if self._layout_checked:
+            return
+        with self._lock:
+            if self._layout_checked:
+                return
+            mine = self.hasher.layout()
+            try:
+                stored_bytes: bytes | None = self.backend.read(LAYOUT_MARKER)
+            except FileNotFoundError:
+                stored_bytes = None
+            if stored_bytes is None:
+                if mine != SEED_LAYOUT and self.backend.list(""):
+                    raise LayoutMismatchError(
+                        f"{self.backend.describe()} holds data but no {LAYOUT_MARKER}: it was "
+                        f"written with plain SHA-256 user folders of {DEFAULT_USER_HASH_LENGTH} "
+                        f"digits, but is opened with {_describe_layout(mine)}"
+                    )
+                self._marker_pending = True
+            else:
+                try:
+                    stored = json.loads(stored_bytes)
+                    if not isinstance(stored, dict) or "user_hash" not in stored:
+                        raise ValueError("no user_hash entry")
+                except ValueError as exc:
+                    raise CorruptObjectError(
+                        LAYOUT_MARKER, f"unreadable layout marker: {exc}"
+                    ) from exc
+                recorded = {k: v for k, v in stored.items() if k != "volstore"}
+                if recorded != mine:
+                    raise LayoutMismatchError(_mismatch_message(recorded, mine))
+            self._layout_checked = True
+
+    def _marker_files(self) -> dict[str, bytes]:
+        if not self._marker_pending:
+            return {}
+        marker = {"volstore": 1, **self.hasher.layout()}
+        return {LAYOUT_MARKER: json.dumps(marker, sort_keys=True).encode() + b"\n"}
+
     # -- backend calls, counted ------------------------------------------------------
 
     def maybe_reload(self, reload: ReloadArg = None) -> bool:
@@ -232,6 +300,7 @@ class Store:
 
     def reload(self) -> None:
         """Reload the backend now. Raises ReloadError if the backend refuses."""
+        self.check_layout()
         try:
             self.backend.reload()
         except ReloadError:
@@ -243,6 +312,7 @@ class Store:
 
     def read_bytes(self, path: str) -> bytes | None:
         """The bytes at ``path``, or None when nothing is stored there."""
+        self.check_layout()
         self.stats.reads += 1
         try:
             data = self.backend.read(path)
@@ -262,10 +332,12 @@ class Store:
         return data
 
     def exists(self, path: str) -> bool:
+        self.check_layout()
         self.stats.reads += 1
         return self.backend.exists(path)
 
     def list_folder(self, prefix: str) -> list[Entry]:
+        self.check_layout()
         self.stats.lists += 1
         return self.backend.list(prefix)
 
@@ -297,15 +369,18 @@ class Store:
     def apply(self, writes: Mapping[str, bytes], deletes: Iterable[str]) -> None:
         """Write then delete, as one flush. Backend failures become BackendError."""
         deletes = list(deletes)
+        self.check_layout()
+        marker = self._marker_files()
         try:
-            if writes:
-                self.backend.write_batch(writes)
+            if writes or marker:
+                self.backend.write_batch({**writes, **marker} if marker else writes)
             if deletes:
                 self.backend.delete_batch(deletes)
         except BackendError:
             raise
         except OSError as exc:
             raise BackendError(f"writing to {self.backend.describe()} failed: {exc}") from exc
+        self._marker_pending = False
         self.stats.writes += len(writes)
         self.stats.bytes_written += sum(len(data) for data in writes.values())
         self.stats.deletes += len(deletes)
@@ -319,6 +394,31 @@ class Store:
         except (RuntimeError, OSError) as exc:
             raise CommitError(f"commit of {self.backend.describe()} failed: {exc}") from exc
         self.stats.commits += 1
+
+
+def _describe_layout(layout: dict[str, object]) -> str:
+    if layout.get("user_hash") == "hmac-sha256":
+        return f"keyed user folders (HMAC-SHA256, {layout.get('length')} digits)"
+    return f"plain SHA-256 user folders ({layout.get('length')} digits)"
+
+
+def _mismatch_message(stored: dict[str, object], mine: dict[str, object]) -> str:
+    written = _describe_layout(stored)
+    if stored.get("user_hash") == mine.get("user_hash") == "hmac-sha256" and stored.get(
+        "length"
+    ) == mine.get("length"):
+        return (
+            f"this store was written with a different user hash key ({written}); "
+            f"open it with the key it was written with"
+        )
+    hint = (
+        f" (set user_hash_key= or ${USER_HASH_KEY_ENV})"
+        if stored.get("user_hash") == "hmac-sha256"
+        else ""
+    )
+    return (
+        f"this store was written with {written}, but is opened with {_describe_layout(mine)}{hint}"
+    )
 
 
 def _short_reason(exc: ValueError) -> str:
