@@ -40,12 +40,13 @@ class JsonCodec:
 
     def encode(self, adapter: TypeAdapter[Any], obj: Any) -> bytes:
         try:
-            return adapter.dump_json(obj, by_alias=True)
+            # The serializer itself: TypeAdapter.dump_json adds argument handling per call.
+            return adapter.serializer.to_json(obj, by_alias=True)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SerializationError(f"cannot encode {type(obj).__name__} as JSON: {exc}") from exc
 
     def decode(self, adapter: TypeAdapter[Any], data: bytes) -> Any:
-        return adapter.validate_json(data)
+        return adapter.validator.validate_json(data)
 
 
 JSON = JsonCodec()

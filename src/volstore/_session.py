@@ -87,6 +87,7 @@ class Session:
         self._tracked: dict[Key, _Tracked] = {}
         self._closed = False
         self._uncommitted = False  # flushed to the backend, not yet committed
+        self._specs: dict[type[Any], ModelSpec] = {}  # classes already registered
 
     # -- context manager ----------------------------------------------------------
 
@@ -120,9 +121,11 @@ class Session:
     # -- identity -------------------------------------------------------------------
 
     def _spec(self, model: type[Any] | Any) -> ModelSpec:
-        spec = spec_of(model)
-        if self.store.models.get(spec.resource_type) is not spec:
-            self.store.register(spec.cls)
+        cls = model if isinstance(model, type) else type(model)
+        spec = self._specs.get(cls)
+        if spec is None:
+            spec = self.store.register(cls)
+            self._specs[cls] = spec
         return spec
 
     def _key_of(self, spec: ModelSpec, obj: Any) -> Key:
@@ -137,12 +140,17 @@ class Session:
         A None id is replaced by a generated one. Raises InvalidKeyError for a
         bad id or user id (before anything is written).
         """
-        self._check_open()
+        if self._closed:
+            self._check_open()
         spec = self._spec(obj)
         key = self._key_of(spec, obj)
         path = self.store.object_path(spec, obj)
         previous = self._tracked.get(key)
-        if previous is not None and previous.obj is obj and previous.state is not _State.DELETED:
+        if previous is None:
+            expected = None if spec.version_field is None else _version_of(spec, obj)
+            self._tracked[key] = _Tracked(spec, _State.NEW, obj, path, None, None, expected)
+            return obj
+        if previous.obj is obj and previous.state is not _State.DELETED:
             return obj  # already tracked: changes are found at flush
         stored_path = previous.stored_path if previous is not None else None
         raw = previous.raw if previous is not None else None
@@ -269,6 +277,8 @@ class Session:
         deletes: set[str] = set()
         written: dict[Key, tuple[_Tracked, str, bytes]] = {}
         versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose version to check)
+        rekey = False  # whether the identity map must be rebuilt after the flush
+        encode = self.store.encode
         for key, tracked in self._tracked.items():
             spec = tracked.spec
             if tracked.state is _State.DELETED:
@@ -277,18 +287,23 @@ class Session:
                     deletes.add(tracked.stored_path)
                 if spec.version_field is not None and tracked.expected_version is not None:
                     versioned.append((tracked, tracked.stored_path or tracked.path))
+                rekey = True  # deleted entries leave the identity map
                 continue
             obj = tracked.obj
             new_key = self._key_of(spec, obj)
-            path = self.store.object_path(spec, obj)
+            if new_key == key and spec.time_field is None:
+                path = tracked.path  # same key, same path
+            else:
+                path = self.store.object_path(spec, obj)
             if new_key != key:
+                rekey = True
                 other = self._tracked.get(new_key)
                 if other is not None and other.state is not _State.DELETED:
                     raise SessionError(
                         f"{spec.cls.__name__} {key[2]!r} was given the key of another object "
                         f"in this session ({new_key[2]!r} of user {new_key[1]!r})"
                     )
-            data = self.store.encode(spec, obj)
+            data = encode(spec, obj)
             if (
                 tracked.state is _State.LOADED
                 and path == tracked.stored_path
@@ -321,8 +336,17 @@ class Session:
             tracked.expected_version = _version_of(tracked.spec, tracked.obj)
         self.stats.writes += len(writes)
         self.stats.deletes += len(deletes)
-        self.stats.bytes_written += sum(len(data) for data in writes.values())
-        self._settle(written)
+        self.stats.bytes_written += sum(map(len, writes.values()))
+        if rekey:
+            self._settle(written)
+        else:
+            for tracked, path, data in written.values():
+                tracked.state, tracked.path, tracked.stored_path, tracked.raw = (
+                    _State.LOADED,
+                    path,
+                    path,
+                    data,
+                )
         return True
 
     def _check_and_bump_versions(

@@ -382,7 +382,7 @@ class Store:
             raise BackendError(f"writing to {self.backend.describe()} failed: {exc}") from exc
         self._marker_pending = False
         self.stats.writes += len(writes)
-        self.stats.bytes_written += sum(len(data) for data in writes.values())
+        self.stats.bytes_written += sum(map(len, writes.values()))
         self.stats.deletes += len(deletes)
 
     def commit(self) -> None:

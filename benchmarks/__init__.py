@@ -1,0 +1,1 @@
+"""Benchmarks of volstore: run them with ``python -m benchmarks`` (see README.md)."""
