@@ -225,3 +225,17 @@ def test_mypy_sees_typed_results(store: Store) -> None:
     got = repo.get("ada", "a")
     assert got is not None
     assert got.cron == "* * * * *"  # attribute access type-checks only if got is a Schedule
+
+
+def test_scan_streams_every_object_of_a_type(store: Store) -> None:
+    repo = store.repository(Schedule)
+    repo.put_all([sched(f"{i}", user=f"user{i % 5}") for i in range(20)])
+    bad = store.path_for(repo.spec, "user1", "broken")
+    store.backend.write_batch({bad: b"{"})
+    seen: list[volstore.CorruptObjectError] = []
+    found = sorted((s.user_id, s.id) for s in repo.scan(on_error=seen.append))
+    assert len(found) == 20
+    assert [e.path for e in seen] == [bad]
+    assert sum(1 for _ in repo.scan_paths()) == 21
+    with pytest.raises(volstore.CorruptObjectError):
+        list(repo.scan())

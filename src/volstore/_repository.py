@@ -173,6 +173,39 @@ class Repository(Generic[M]):
             )
         )
 
+    def scan_paths(self, *, reload: ReloadArg = None) -> Iterator[str]:
+        """Yield the path of every stored object of this type, all users, lazily.
+
+        Walks ``<type>/`` folder by folder (one listing in memory at a time),
+        so memory stays flat whatever the store's size. Works for flat and
+        time-bucketed layouts. Temporary files and foreign files are skipped.
+        """
+        self.store.maybe_reload(reload)
+        extension = self.spec.extension
+        for path in self.store.walk(self.spec.resource_type):
+            name = path.rpartition("/")[2]
+            if name.endswith(extension) and _is_valid_id(name[: -len(extension)]):
+                yield path
+
+    def scan(self, *, reload: ReloadArg = None, on_error: OnError = "raise") -> Iterator[M]:
+        """Yield every stored object of this type, all users, lazily (see ``scan_paths``).
+
+        Reads the store directly, not through a session's pending changes.
+        """
+        extension = self.spec.extension
+        for path in self.scan_paths(reload=reload):
+            object_id = path.rpartition("/")[2][: -len(extension)]
+            try:
+                data = self.store.read_bytes(path)
+                if data is None:
+                    continue  # deleted since it was listed
+                yield self.store.decode(self.spec, path, data, object_id)
+            except CorruptObjectError as exc:
+                if on_error == "raise":
+                    raise
+                if callable(on_error):
+                    on_error(exc)
+
     def count(self, user_id: str, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
         """How many objects the user has (a folder listing; no object is read)."""
         return len(self.ids(user_id, pattern=pattern, reload=reload))

@@ -6,7 +6,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -335,6 +335,15 @@ class Store:
         self.check_layout()
         self.stats.reads += 1
         return self.backend.exists(path)
+
+    def walk(self, prefix: str) -> Iterator[str]:
+        """Every file path below ``prefix``, depth first, in name order; counts each listing."""
+        for entry in sorted(self.list_folder(prefix), key=lambda e: e.name):
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.is_dir:
+                yield from self.walk(path)
+            else:
+                yield path
 
     def list_folder(self, prefix: str) -> list[Entry]:
         self.check_layout()
