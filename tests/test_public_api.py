@@ -6,7 +6,8 @@ import volstore
 
 EXPECTED = {
     "JSON", "MAX_ID_BYTES", "Backend", "BackendError", "Codec", "CommitError",
-    "CorruptObjectError", "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JsonCodec", "LayoutMismatchError", "StaleObjectError", "TenantIsolationError", "UserRepository",
+    "CorruptObjectError", "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JsonCodec", "MSGPACK", "CodecUnavailableError", "MigrationReport", "MsgpackCodec",
+    "SchemaVersionError", "migrate", "LayoutMismatchError", "StaleObjectError", "TenantIsolationError", "UserRepository",
     "LocalBackend", "MemoryBackend", "Model", "ModelDefinitionError", "ModelSpec",
     "ObjectNotFoundError", "ObjectTooLargeError", "OnError", "ReloadError", "ReloadPolicy",
     "Repository", "SerializationError", "Session", "SessionError", "SessionStats", "Store",

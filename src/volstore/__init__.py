@@ -15,7 +15,7 @@
 Objects live at ``<resource_type>/<sha256(user_id)[:16]>/<id>.json`` below the root.
 """
 
-from ._codec import JSON, Codec, JsonCodec
+from ._codec import JSON, MSGPACK, Codec, CodecUnavailableError, JsonCodec, MsgpackCodec
 from ._errors import (
     BackendError,
     CommitError,
@@ -27,6 +27,7 @@ from ._errors import (
     ObjectNotFoundError,
     ObjectTooLargeError,
     ReloadError,
+    SchemaVersionError,
     SerializationError,
     SessionError,
     StaleObjectError,
@@ -35,6 +36,7 @@ from ._errors import (
 )
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
+from ._migrate import MigrationReport, migrate
 from ._model import Model, ModelSpec, id_field, resource, spec_of
 from ._repository import OnError, Repository, UserRepository
 from ._session import Session, SessionStats
@@ -46,9 +48,11 @@ __version__ = "0.1.0"
 __all__ = [
     "JSON",
     "MAX_ID_BYTES",
+    "MSGPACK",
     "Backend",
     "BackendError",
     "Codec",
+    "CodecUnavailableError",
     "CommitError",
     "CorruptObjectError",
     "DuplicateResourceTypeError",
@@ -58,15 +62,18 @@ __all__ = [
     "LayoutMismatchError",
     "LocalBackend",
     "MemoryBackend",
+    "MigrationReport",
     "Model",
     "ModelDefinitionError",
     "ModelSpec",
+    "MsgpackCodec",
     "ObjectNotFoundError",
     "ObjectTooLargeError",
     "OnError",
     "ReloadError",
     "ReloadPolicy",
     "Repository",
+    "SchemaVersionError",
     "SerializationError",
     "Session",
     "SessionError",
@@ -80,6 +87,7 @@ __all__ = [
     "VolstoreError",
     "__version__",
     "id_field",
+    "migrate",
     "new_id",
     "resource",
     "spec_of",

@@ -11,6 +11,7 @@ builtin it resembles, so callers may catch either::
     ├── SerializationError (ValueError)        an object cannot be encoded
     │   └── ObjectTooLargeError                its encoding exceeds the store's limit
     ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
+    │   └── SchemaVersionError                 written by newer code (a future schema version)
     ├── SessionError (RuntimeError)            a session used after close, or misused
     │   └── StaleObjectError                   a versioned object changed since it was loaded
     ├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
@@ -79,6 +80,23 @@ class CorruptObjectError(VolstoreError, ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class SchemaVersionError(CorruptObjectError):
+    """A stored object has a schema version newer than the model: it was written by newer code.
+
+    volstore never downgrades such an object silently. Raised with ``path`` "?"
+    by the model layer; the store re-raises it naming the file.
+    """
+
+    def __init__(self, found: int, known: int, path: str = "?") -> None:
+        super().__init__(
+            path,
+            f"written with schema version {found}, newer than this code's {known}: "
+            "upgrade the code before reading it",
+        )
+        self.found = found
+        self.known = known
 
 
 class SessionError(VolstoreError, RuntimeError):

@@ -20,8 +20,8 @@ the store and the session read the spec.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
@@ -30,11 +30,14 @@ from pydantic import TypeAdapter
 
 from ._attrs_schema import adapter_for_attrs
 from ._codec import JSON, Codec
-from ._errors import InvalidKeyError, ModelDefinitionError
+from ._errors import InvalidKeyError, ModelDefinitionError, SchemaVersionError, SerializationError
 from ._ids import new_id
 from ._keys import validate_resource_type
 
 M = TypeVar("M")
+
+SCHEMA_KEY = "_schema_version"
+"""The key that records an object's schema version in its stored document."""
 T = TypeVar("T", bound=type)
 
 
@@ -51,6 +54,11 @@ class ModelSpec:
     time_field: str | None = None  # set for time-bucketed models
     bucket: str = "hour"  # "hour" or "day", for time-bucketed models
     version_field: str | None = None  # set for optimistic concurrency
+    schema_version: int | None = None  # set when the model declares schema versions
+    migrations: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = field(
+        default_factory=dict
+    )  # from_version -> upgrade of a stored document to from_version + 1
+    previous_codecs: tuple[Codec, ...] = ()  # formats still read (a codec change in progress)
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -62,6 +70,14 @@ class ModelSpec:
     @property
     def extension(self) -> str:
         return self.codec.extension
+
+    @functools.cached_property
+    def read_codecs(self) -> dict[str, Codec]:
+        """Every format this model reads, by file extension: its codec first."""
+        codecs = {self.codec.extension: self.codec}
+        for codec in self.previous_codecs:
+            codecs.setdefault(codec.extension, codec)
+        return codecs
 
     def object_id(self, obj: Any) -> Any:
         return getattr(obj, self.id_field)
@@ -85,12 +101,51 @@ class ModelSpec:
         return value
 
     def encode(self, obj: Any) -> bytes:
+        """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version."""
         if not isinstance(obj, self.cls):
             raise TypeError(f"expected a {self.cls.__name__}, got {type(obj).__name__}")
-        return self.codec.encode(self.adapter, obj)
+        if self.schema_version is None:
+            return self.codec.encode(self.adapter, obj)
+        try:
+            document = self.adapter.serializer.to_python(obj, mode="json", by_alias=True)
+        except (ValueError, TypeError) as exc:
+            raise SerializationError(f"cannot encode {self.cls.__name__}: {exc}") from exc
+        return self.codec.dump_document({SCHEMA_KEY: self.schema_version, **document})
 
-    def decode(self, data: bytes) -> Any:
-        return self.codec.decode(self.adapter, data)
+    def decode(self, data: bytes, codec: Codec | None = None) -> Any:
+        """An instance from stored bytes, upgraded from older schema versions in memory.
+
+        Raises ValueError (a ValidationError, or a SchemaVersionError for an
+        object written by newer code) when the bytes hold no valid instance.
+        """
+        codec = codec or self.codec
+        if self.schema_version is None:
+            return codec.decode(self.adapter, data)
+        document = codec.load_document(data)
+        if not isinstance(document, dict):
+            raise ValueError(f"expected an object, found {type(document).__name__}")
+        version = self.stored_schema_version(document)
+        document.pop(SCHEMA_KEY, None)
+        for step in range(version, self.schema_version):
+            document = self.migrations[step](document)
+            if not isinstance(document, dict):
+                raise TypeError(
+                    f"{self.cls.__name__}'s upgrade from schema version {step} returned "
+                    f"{type(document).__name__}, not a dict"
+                )
+        return self.adapter.validator.validate_python(document)
+
+    def stored_schema_version(self, document: dict[str, Any]) -> int:
+        """The schema version a stored document was written with (1 when untagged).
+
+        Raises SchemaVersionError for a version newer than this code knows.
+        """
+        version = document.get(SCHEMA_KEY, 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"invalid schema version {version!r}")
+        if self.schema_version is not None and version > self.schema_version:
+            raise SchemaVersionError(version, self.schema_version)
+        return version
 
 
 BUCKETS = ("hour", "day")
@@ -103,7 +158,37 @@ _DECLARATION_DEFAULTS: dict[str, Any] = {
     "time_field": None,
     "bucket": "hour",
     "version_field": None,
+    "schema_version": None,
+    "migrations": None,
+    "previous_codecs": (),
 }
+
+
+def _check_schema(cls: type[Any], values: dict[str, Any]) -> None:
+    version, migrations = values["schema_version"], values["migrations"]
+    if version is None:
+        if migrations:
+            raise ModelDefinitionError(f"{cls.__name__}: migrations given without schema_version")
+        values["migrations"] = {}
+    else:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ModelDefinitionError(
+                f"{cls.__name__}: schema_version must be an int >= 1, not {version!r}"
+            )
+        migrations = dict(migrations or {})
+        missing = [v for v in range(1, version) if not callable(migrations.get(v))]
+        extra = sorted(set(migrations) - set(range(1, version)))
+        if missing or extra:
+            raise ModelDefinitionError(
+                f"{cls.__name__} is at schema version {version}: it needs an upgrade function "
+                f"from each older version (migrations={{1: ..., {version - 1}: ...}}); "
+                f"missing {missing}, unexpected {extra}"
+            )
+        values["migrations"] = migrations
+    previous = values["previous_codecs"]
+    values["previous_codecs"] = tuple(previous)
+    if values["codec"].extension in [c.extension for c in values["previous_codecs"]]:
+        raise ModelDefinitionError(f"{cls.__name__}: previous_codecs repeats the model's codec")
 
 
 def _make_spec(
@@ -124,6 +209,7 @@ def _make_spec(
         checked = validate_resource_type(resource_type)
     except InvalidKeyError as exc:
         raise ModelDefinitionError(f"{cls.__name__}: {exc}") from None
+    _check_schema(cls, values)
     if values["bucket"] not in BUCKETS:
         raise ModelDefinitionError(
             f"{cls.__name__}: bucket must be one of {', '.join(BUCKETS)}, not {values['bucket']!r}"
@@ -134,13 +220,13 @@ def _make_spec(
         roles.append(("timestamp", spec.time_field))
     if spec.version_field is not None:
         roles.append(("version", spec.version_field))
-    for role, field in roles:
-        if field not in field_names:
+    for role, name in roles:
+        if name not in field_names:
             raise ModelDefinitionError(
-                f"{cls.__name__} declares {field!r} as its {role} field, but has no such field "
+                f"{cls.__name__} declares {name!r} as its {role} field, but has no such field "
                 f"(fields: {', '.join(field_names) or 'none'})"
             )
-    if len({field for _, field in roles}) != len(roles):
+    if len({name for _, name in roles}) != len(roles):
         raise ModelDefinitionError(
             f"{cls.__name__}: the id, owner, timestamp and version fields must all differ"
         )

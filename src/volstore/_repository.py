@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._errors import (
@@ -62,10 +62,10 @@ class Repository(Generic[M]):
         store = self.store
         path = store.path_for(self.spec, user_id, object_id)
         store.maybe_reload(reload)
-        data = store.read_bytes(path)
-        if data is None:
+        found = store.locate(self.spec, path)
+        if found is None:
             return None
-        return store.decode(self.spec, path, data, object_id)  # type: ignore[no-any-return]
+        return store.decode(self.spec, found[0], found[1], object_id)  # type: ignore[no-any-return]
 
     def get_one(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M:
         """Like get, but raises ObjectNotFoundError (also a KeyError) when nothing is there."""
@@ -82,7 +82,10 @@ class Repository(Generic[M]):
                 return object_id in present
         path = self.store.path_for(self.spec, user_id, object_id)
         self.store.maybe_reload(reload)
-        return self.store.exists(path)
+        return any(
+            self.store.exists(candidate)
+            for candidate in [path, *self.store.legacy_paths(self.spec, path)]
+        )
 
     def ids(
         self,
@@ -105,12 +108,10 @@ class Repository(Generic[M]):
             raise TypeError(f"after must be an id string, not {after!r}")
         folder = self.store.user_folder(self.spec, user_id)
         self.store.maybe_reload(reload)
-        extension = self.spec.extension
-        cut = len(extension)
         found = {
-            entry.name[:-cut]
+            stem
             for entry in self.store.list_folder(folder)
-            if not entry.is_dir and entry.name.endswith(extension) and len(entry.name) > cut
+            if not entry.is_dir and (stem := _stem(entry.name, self.spec.read_codecs)) is not None
         }
         if self.session is not None:
             present, deleted = self.session.pending_ids(self.spec, user_id)
@@ -181,10 +182,9 @@ class Repository(Generic[M]):
         time-bucketed layouts. Temporary files and foreign files are skipped.
         """
         self.store.maybe_reload(reload)
-        extension = self.spec.extension
         for path in self.store.walk(self.spec.resource_type):
-            name = path.rpartition("/")[2]
-            if name.endswith(extension) and _is_valid_id(name[: -len(extension)]):
+            stem = _stem(path.rpartition("/")[2], self.spec.read_codecs)
+            if stem is not None and _is_valid_id(stem):
                 yield path
 
     def scan(self, *, reload: ReloadArg = None, on_error: OnError = "raise") -> Iterator[M]:
@@ -192,9 +192,8 @@ class Repository(Generic[M]):
 
         Reads the store directly, not through a session's pending changes.
         """
-        extension = self.spec.extension
         for path in self.scan_paths(reload=reload):
-            object_id = path.rpartition("/")[2][: -len(extension)]
+            object_id = _stem(path.rpartition("/")[2], self.spec.read_codecs) or ""
             try:
                 data = self.store.read_bytes(path)
                 if data is None:
@@ -317,6 +316,14 @@ class UserRepository(Generic[M]):
 
     def delete_all(self) -> int:
         return self.repository.delete_all(self.user_id)
+
+
+def _stem(name: str, extensions: Mapping[str, object]) -> str | None:
+    """The id part of a file name with one of ``extensions``, else None."""
+    dot = name.rfind(".")
+    if dot <= 0 or name[dot:] not in extensions:
+        return None
+    return name[:dot]
 
 
 def _is_valid_id(object_id: str) -> bool:

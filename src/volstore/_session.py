@@ -188,12 +188,13 @@ class Session:
             return None if tracked.state is _State.DELETED else tracked.obj
         self.store.maybe_reload(reload)
         self.stats.reads += 1
-        data = self.store.read_bytes(path)
-        if data is None:
+        found = self.store.locate(spec, path)
+        if found is None:
             return None
-        obj = self.store.decode(spec, path, data, object_id)
+        stored_path, data = found
+        obj = self.store.decode(spec, stored_path, data, object_id)
         expected = _version_of(spec, obj)
-        self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, path, data, expected)
+        self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, stored_path, data, expected)
         return obj  # type: ignore[no-any-return]
 
     def get_one(
@@ -283,6 +284,7 @@ class Session:
             spec = tracked.spec
             if tracked.state is _State.DELETED:
                 deletes.add(tracked.path)
+                deletes.update(self.store.legacy_paths(spec, tracked.path))
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
                 if spec.version_field is not None and tracked.expected_version is not None:
@@ -306,7 +308,7 @@ class Session:
             data = encode(spec, obj)
             if (
                 tracked.state is _State.LOADED
-                and path == tracked.stored_path
+                and path == tracked.path
                 and tracked.raw is not None
                 and (data == tracked.raw or self._same_as_stored(tracked))
             ):
@@ -390,12 +392,16 @@ class Session:
         return _version_of(spec, self.store.decode(spec, path, data, None)) or 0
 
     def _same_as_stored(self, tracked: _Tracked) -> bool:
-        # The stored bytes may be formatted differently from our encoding (a
-        # file written by hand); compare values before deciding it changed.
+        # The stored bytes may differ from our encoding while holding the same
+        # value (a file written by hand, an older schema version, a previous
+        # codec): compare values before deciding the object changed.
         try:
-            return bool(tracked.spec.decode(tracked.raw or b"") == tracked.obj)
+            stored = self.store.decode(
+                tracked.spec, tracked.stored_path or tracked.path, tracked.raw or b"", None
+            )
         except ValueError:
             return False
+        return bool(stored == tracked.obj)
 
     def _settle(self, written: dict[Key, tuple[_Tracked, str, bytes]]) -> None:
         """After a flush: everything written is now 'loaded' at its path; deletes are done."""

@@ -21,6 +21,7 @@ from ._errors import (
     LayoutMismatchError,
     ObjectTooLargeError,
     ReloadError,
+    SchemaVersionError,
 )
 from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher, check_id
 from ._model import ModelSpec, spec_of
@@ -199,19 +200,41 @@ class Store:
         return f"{spec.resource_type}/{self.hasher(user_id)}"
 
     def path_for(
-        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None = None
+        self,
+        spec: ModelSpec,
+        user_id: str,
+        object_id: str,
+        at: datetime | None = None,
+        extension: str | None = None,
     ) -> str:
         """The storage path of one object.
 
         ``at`` is the object's timestamp, needed (only) for time-bucketed models.
         Raises InvalidKeyError for a bad id or user id, or a missing or naive timestamp.
         """
+        ext = spec.extension if extension is None else extension
         if spec.time_field is None:
-            return (
-                f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
-            )
+            return f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{ext}"
         folder = self.bucket_folder(spec, at)
-        return f"{folder}/{self.hasher(user_id)}/{check_id(object_id)}{spec.extension}"
+        return f"{folder}/{self.hasher(user_id)}/{check_id(object_id)}{ext}"
+
+    def legacy_paths(self, spec: ModelSpec, path: str) -> list[str]:
+        """Where an object at ``path`` may still be stored in a previous codec's format."""
+        if not spec.previous_codecs:
+            return []
+        stem = path[: -len(spec.extension)]
+        return [stem + codec.extension for codec in spec.previous_codecs]
+
+    def locate(self, spec: ModelSpec, path: str) -> tuple[str, bytes] | None:
+        """The bytes of the object at ``path``, or in a previous codec's format; None if absent."""
+        data = self.read_bytes(path)
+        if data is not None:
+            return path, data
+        for legacy in self.legacy_paths(spec, path):
+            data = self.read_bytes(legacy)
+            if data is not None:
+                return legacy, data
+        return None
 
     def object_path(self, spec: ModelSpec, obj: Any) -> str:
         """The storage path of an object, from its own fields."""
@@ -353,12 +376,20 @@ class Store:
     def decode(self, spec: ModelSpec, path: str, data: bytes, object_id: str | None) -> Any:
         """Decode a stored file, checking that it holds the object its name promises.
 
-        Raises CorruptObjectError naming the file when it does not parse or
-        validate, or holds another id.
+        The file's extension picks the codec (a model reads its own format and
+        its ``previous_codecs``). Raises CorruptObjectError naming the file when
+        it does not parse or validate, or holds another id; SchemaVersionError
+        (a CorruptObjectError) when newer code wrote it.
         """
+        codec = spec.codec
+        if not path.endswith(codec.extension):
+            dot = path.rfind(".")
+            codec = spec.read_codecs.get(path[dot:], codec) if dot >= 0 else codec
         try:
-            obj = spec.decode(data)
-        except ValueError as exc:
+            obj = spec.decode(data, codec)
+        except SchemaVersionError as exc:
+            raise SchemaVersionError(exc.found, exc.known, path) from None
+        except (ValueError, TypeError, KeyError) as exc:
             raise CorruptObjectError(path, _short_reason(exc)) from exc
         if object_id is not None and spec.object_id(obj) != object_id:
             raise CorruptObjectError(
@@ -430,6 +461,6 @@ def _mismatch_message(stored: dict[str, object], mine: dict[str, object]) -> str
     )
 
 
-def _short_reason(exc: ValueError) -> str:
+def _short_reason(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) <= 500 else text[:500] + " ..."
