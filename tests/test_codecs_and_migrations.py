@@ -290,16 +290,14 @@ def test_migrate_moves_a_codec_change(tmp_path: Path) -> None:
     )
     report = volstore.migrate(volstore.Store(tmp_path), NoteMoving, chunk_size=5)
     assert report.rewritten == 9
-    assert not list(tmp_path.rglob("*.json.*")) and not [
-        p for p in tmp_path.rglob("*.json") if p.name[0] != "."
-    ]
+    assert not [p for p in tmp_path.rglob("*.json") if p.name[0] != "."]
     assert len(list(tmp_path.rglob("*.msgpack"))) == 9
 
 
 def test_migrate_skips_or_raises_on_corrupt_files(v1_store: Path) -> None:
     bad = next(v1_store.rglob("t2.json"))
     bad.write_bytes(b"{ truncated")
-    with pytest.raises(volstore.CorruptObjectError, match="t2.json"):
+    with pytest.raises(volstore.CorruptObjectError, match=r"t2\.json"):
         volstore.migrate(volstore.Store(v1_store), Task)
     report = volstore.migrate(volstore.Store(v1_store), Task, on_error="skip")
     assert report.rewritten == 5
