@@ -10,8 +10,12 @@ from pydantic import AwareDatetime, Field
 import volstore
 
 
-class Event(volstore.Model, resource_type="events"):
-    """One event of one user. Timestamps are timezone-aware."""
+class Event(volstore.Model, resource_type="events", time_field="timestamp", bucket="hour"):
+    """One event of one user, stored in hour buckets (UTC) by its timestamp.
+
+    Path: ``events/<YYYY-MM-DD>/<HH>/<user_hash>/<id>.json``. Timestamps are
+    timezone-aware; a naive one fails validation.
+    """
 
     id: str = volstore.id_field()
     user_id: str

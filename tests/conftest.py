@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, settings
 
 import volstore
 
+pytest_plugins = ["pytester"]  # volstore's own plugin comes through its entry point
+
 settings.register_profile(
     "ci",
     max_examples=100,

@@ -124,3 +124,9 @@ def test_any_text_key_is_refused_or_stored_inside_the_root(
     (only,) = files
     assert only.resolve().is_relative_to(root.resolve())
     assert only.parent.parent.parent == root
+
+
+@pytest.mark.parametrize("bad", ["a\x85b", "a\x9fb", "a\x80"])
+def test_c1_control_characters_are_refused(bad: str) -> None:
+    with pytest.raises(volstore.InvalidKeyError, match="control characters"):
+        validate_id(bad)

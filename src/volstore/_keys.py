@@ -25,9 +25,9 @@ DEFAULT_USER_HASH_LENGTH = 16
 # An empty, "." or ".." component, a leading or trailing "/", a backslash, or NUL.
 _UNCLEAN_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\x00")
 
-# C0 controls and DEL: harmless to most filesystems but a trap for every tool
-# that prints a path, so they are refused along with the separators.
-_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+# C0 and C1 controls and DEL: harmless to most filesystems but a trap for every
+# tool that prints a path, so they are refused along with the separators.
+_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 
 
 def validate_resource_type(resource_type: object) -> str:

@@ -253,10 +253,17 @@ class Store:
                 f"{spec.cls.__name__}.{spec.time_field} is a naive datetime ({at.isoformat()}); "
                 "use a timezone-aware one, e.g. datetime.now(timezone.utc)"
             )
-        utc = at.astimezone(timezone.utc)
+        try:
+            utc = at.astimezone(timezone.utc)
+        except OverflowError:
+            raise InvalidKeyError(
+                f"{spec.cls.__name__}.{spec.time_field} {at.isoformat()} is out of range in UTC"
+            ) from None
+        # Zero-padded by hand: strftime's %Y does not pad years before 1000 on Linux.
+        day = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
         if spec.bucket == "day":
-            return f"{spec.resource_type}/{utc:%Y-%m-%d}"
-        return f"{spec.resource_type}/{utc:%Y-%m-%d}/{utc:%H}"
+            return f"{spec.resource_type}/{day}"
+        return f"{spec.resource_type}/{day}/{utc.hour:02d}"
 
     # -- the layout marker -------------------------------------------------------------
 
