@@ -1,6 +1,6 @@
 """Every ```python block in docs/ and README.md runs, in order, one namespace per page.
 
-Blocks fenced as ```python notest are shown but not run (Modal-only code, say).
+Blocks fenced as ```py are shown but not run (Modal-only code, say).
 Each page runs in a fresh temporary folder as its working directory.
 """
 
@@ -16,11 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
-BLOCK = re.compile(r"^```python[ \t]*(?P<tag>\w*)[ \t]*\n(?P<code>.*?)^```", re.M | re.S)
+BLOCK = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```", re.M | re.S)
 
 
 def blocks(page: Path) -> list[str]:
-    return [m["code"] for m in BLOCK.finditer(page.read_text()) if m["tag"] != "notest"]
+    return [m["code"] for m in BLOCK.finditer(page.read_text())]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

@@ -467,7 +467,7 @@ def test_containers_stop_last_started_first_and_commit(tmp_path: Path) -> None:
 def doc_block(marker: str) -> str:
     """The code block of docs/testing.md that contains ``marker``."""
     page = (ROOT / "docs" / "testing.md").read_text()
-    blocks = re.findall(r"^```python[^\n]*\n(.*?)^```", page, re.M | re.S)
+    blocks = re.findall(r"^```py(?:thon)?[^\n]*\n(.*?)^```", page, re.M | re.S)
     (block,) = [block for block in blocks if marker in block]
     return str(block)
 
