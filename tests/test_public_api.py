@@ -5,14 +5,16 @@ from __future__ import annotations
 import volstore
 
 EXPECTED = {
-    "JSON", "MAX_ID_BYTES", "Backend", "BackendError", "Codec", "CommitError",
-    "CorruptObjectError", "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JsonCodec", "MSGPACK", "CodecUnavailableError", "MigrationReport", "MsgpackCodec",
-    "SchemaVersionError", "migrate", "LayoutMismatchError", "StaleObjectError", "TenantIsolationError", "UserRepository",
-    "LocalBackend", "MemoryBackend", "Model", "ModelDefinitionError", "ModelSpec",
+    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository",
+    "CleanupReport", "Codec", "CodecUnavailableError", "CommitError", "CorruptObjectError",
+    "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JSON", "JsonCodec",
+    "LayoutMismatchError", "LocalBackend", "MAX_ID_BYTES", "MSGPACK", "MemoryBackend",
+    "MigrationReport", "Model", "ModelDefinitionError", "ModelSpec", "MsgpackCodec",
     "ObjectNotFoundError", "ObjectTooLargeError", "OnError", "ReloadError", "ReloadPolicy",
-    "Repository", "SerializationError", "Session", "SessionError", "SessionStats", "Store",
-    "StoreStats", "UserHasher", "VolstoreError", "__version__", "id_field", "new_id", "resource",
-    "spec_of",
+    "Repository", "RetentionReport", "SchemaVersionError", "SerializationError", "Session",
+    "SessionError", "SessionStats", "StaleObjectError", "Store", "StoreStats",
+    "TenantIsolationError", "UserHasher", "UserRepository", "VolstoreError", "__version__",
+    "bucketed", "id_field", "migrate", "new_id", "resource", "spec_of",
 }  # fmt: skip
 
 

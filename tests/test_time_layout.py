@@ -30,3 +30,16 @@ def test_naive_and_out_of_range_timestamps_are_key_errors(store: Store) -> None:
     edge = datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
     with pytest.raises(volstore.InvalidKeyError, match="out of range"):
         store.bucket_folder(spec, edge)
+
+
+def test_delete_then_add_in_another_bucket_leaves_one_file(store: Store) -> None:
+    first = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+    second = datetime(2024, 1, 2, 10, tzinfo=timezone.utc)
+    events = volstore.bucketed(store, Event)
+    events.put(Event(id="e", user_id="ada", kind="k", timestamp=first))
+    with store.session() as s:
+        s.delete(Event, "ada", "e", at=first)
+        s.add(Event(id="e", user_id="ada", kind="k", timestamp=second))
+    assert events.get("ada", "e", first) is None
+    assert events.get_one("ada", "e", second).timestamp == second
+    assert [e.timestamp for e in events.list("ada")] == [second]

@@ -34,6 +34,13 @@ from ._errors import (
     TenantIsolationError,
     VolstoreError,
 )
+from ._events import (
+    BucketedRepository,
+    BucketedUserRepository,
+    CleanupReport,
+    RetentionReport,
+    bucketed,
+)
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
 from ._migrate import MigrationReport, migrate
@@ -51,6 +58,9 @@ __all__ = [
     "MSGPACK",
     "Backend",
     "BackendError",
+    "BucketedRepository",
+    "BucketedUserRepository",
+    "CleanupReport",
     "Codec",
     "CodecUnavailableError",
     "CommitError",
@@ -73,6 +83,7 @@ __all__ = [
     "ReloadError",
     "ReloadPolicy",
     "Repository",
+    "RetentionReport",
     "SchemaVersionError",
     "SerializationError",
     "Session",
@@ -86,6 +97,7 @@ __all__ = [
     "UserRepository",
     "VolstoreError",
     "__version__",
+    "bucketed",
     "id_field",
     "migrate",
     "new_id",

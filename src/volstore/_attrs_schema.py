@@ -13,7 +13,7 @@ import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import attrs
-from pydantic import GetCoreSchemaHandler, TypeAdapter
+from pydantic import ConfigDict, GetCoreSchemaHandler, TypeAdapter
 from pydantic_core import core_schema
 
 # Annotated subscripted at run time with computed arguments (mypy reads
@@ -87,7 +87,9 @@ def rewrite_attrs_types(annotation: Any) -> Any:
 
 def adapter_for_attrs(cls: type[Any]) -> TypeAdapter[Any]:
     """A TypeAdapter that validates and serializes instances of the attrs class ``cls``."""
-    adapter: TypeAdapter[Any] = TypeAdapter(_ANNOTATED[cls, AttrsClass(cls)])
+    adapter: TypeAdapter[Any] = TypeAdapter(
+        _ANNOTATED[cls, AttrsClass(cls)], config=ConfigDict(ser_json_inf_nan="constants")
+    )
     return adapter
 
 

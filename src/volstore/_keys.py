@@ -68,13 +68,13 @@ def _validate_component(kind: str, value: object, max_bytes: int | None) -> str:
             f"{kind} {value!r} is not in Unicode NFC form; "
             f"use {unicodedata.normalize('NFC', value)!r}"
         )
-    if max_bytes is not None:
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from exc
-        if size > max_bytes:
-            raise InvalidKeyError(f"{kind} is {size} UTF-8 bytes long; at most {max_bytes} allowed")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate: no UTF-8 spelling, so no file name and no user hash.
+        raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from None
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidKeyError(f"{kind} is {size} UTF-8 bytes long; at most {max_bytes} allowed")
     return value
 
 

@@ -255,6 +255,10 @@ class Model(pydantic.BaseModel):
 
     __volstore__: ClassVar[ModelSpec | None] = None
 
+    # NaN and infinities are written as JSON's NaN/Infinity constants (which
+    # pydantic reads back), not as null, which would make the object unreadable.
+    model_config = pydantic.ConfigDict(ser_json_inf_nan="constants")
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         resource_type = kwargs.pop("resource_type", None)

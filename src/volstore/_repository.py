@@ -65,7 +65,7 @@ class Repository(Generic[M]):
         found = store.locate(self.spec, path)
         if found is None:
             return None
-        return store.decode(self.spec, found[0], found[1], object_id)  # type: ignore[no-any-return]
+        return store.decode(self.spec, found[0], found[1], object_id, user_id)  # type: ignore[no-any-return]
 
     def get_one(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M:
         """Like get, but raises ObjectNotFoundError (also a KeyError) when nothing is there."""

@@ -152,7 +152,11 @@ class Session:
             return obj
         if previous.obj is obj and previous.state is not _State.DELETED:
             return obj  # already tracked: changes are found at flush
-        stored_path = previous.stored_path if previous is not None else None
+        stored_path = previous.stored_path
+        if stored_path is None and previous.state is _State.DELETED:
+            # A delete by key named where the old object is (its bucket, for
+            # time-bucketed models): if the new one lands elsewhere, that file goes.
+            stored_path = previous.path
         raw = previous.raw if previous is not None else None
         expected = _version_of(spec, obj)
         self._tracked[key] = _Tracked(spec, _State.NEW, obj, path, stored_path, raw, expected)
@@ -192,7 +196,7 @@ class Session:
         if found is None:
             return None
         stored_path, data = found
-        obj = self.store.decode(spec, stored_path, data, object_id)
+        obj = self.store.decode(spec, stored_path, data, object_id, user_id)
         expected = _version_of(spec, obj)
         self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, stored_path, data, expected)
         return obj  # type: ignore[no-any-return]
@@ -263,6 +267,10 @@ class Session:
         """A repository for ``model`` whose reads and writes go through this session."""
         from ._repository import Repository
 
+        if spec_of(model).time_field is not None:
+            from ._events import BucketedRepository
+
+            return BucketedRepository(self.store, model, session=self)
         return Repository(self.store, model, session=self)
 
     # -- flush and commit ------------------------------------------------------------------

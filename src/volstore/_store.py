@@ -183,9 +183,17 @@ class Store:
         return Session(self)
 
     def repository(self, model: type[M]) -> Repository[M]:
-        """A typed repository for ``model`` (registered on first use)."""
+        """A typed repository for ``model`` (registered on first use).
+
+        Time-bucketed models get a BucketedRepository (range queries,
+        retention); ``volstore.bucketed(store, Model)`` gives it the precise type.
+        """
         from ._repository import Repository
 
+        if spec_of(model).time_field is not None:
+            from ._events import BucketedRepository
+
+            return BucketedRepository(self, model)
         return Repository(self, model)
 
     # -- layout -------------------------------------------------------------------
@@ -285,6 +293,10 @@ class Store:
                 stored_bytes: bytes | None = self.backend.read(LAYOUT_MARKER)
             except FileNotFoundError:
                 stored_bytes = None
+            except OSError as exc:
+                raise CorruptObjectError(
+                    LAYOUT_MARKER, f"the layout marker cannot be read: {exc}"
+                ) from exc
             if stored_bytes is None:
                 if mine != SEED_LAYOUT and self.backend.list(""):
                     raise LayoutMismatchError(
@@ -352,9 +364,13 @@ class Store:
             raise CorruptObjectError(
                 path, "a folder stands where an object file should be"
             ) from None
+        except NotADirectoryError:
+            raise CorruptObjectError(
+                path, "a file stands where a folder of this path should be"
+            ) from None
         except PermissionError as exc:
             raise CorruptObjectError(path, f"the file cannot be read: {exc.strerror}") from exc
-        except (NotADirectoryError, BackendError):
+        except BackendError:
             raise
         except OSError as exc:
             raise BackendError(f"reading {path} failed: {exc}") from exc
@@ -380,12 +396,20 @@ class Store:
         self.stats.lists += 1
         return self.backend.list(prefix)
 
-    def decode(self, spec: ModelSpec, path: str, data: bytes, object_id: str | None) -> Any:
+    def decode(
+        self,
+        spec: ModelSpec,
+        path: str,
+        data: bytes,
+        object_id: str | None,
+        user_id: str | None = None,
+    ) -> Any:
         """Decode a stored file, checking that it holds the object its name promises.
 
         The file's extension picks the codec (a model reads its own format and
         its ``previous_codecs``). Raises CorruptObjectError naming the file when
-        it does not parse or validate, or holds another id; SchemaVersionError
+        it does not parse or validate, or holds another id (or, with ``user_id``,
+        another user's object); SchemaVersionError
         (a CorruptObjectError) when newer code wrote it.
         """
         codec = spec.codec
@@ -402,6 +426,10 @@ class Store:
             raise CorruptObjectError(
                 path, f"holds id {spec.object_id(obj)!r}, but its name says {object_id!r}"
             )
+        if user_id is not None and spec.owner(obj) != user_id:
+            # A misplaced file (restored into the wrong folder, written by hand,
+            # a user hash collision): never hand one user another user's object.
+            raise CorruptObjectError(path, f"holds an object of another user, not of {user_id!r}")
         return obj
 
     def encode(self, spec: ModelSpec, obj: Any) -> bytes:

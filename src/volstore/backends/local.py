@@ -14,9 +14,11 @@ never take one for an object; ``is_temporary_name`` recognises them for repair.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,7 +182,15 @@ class LocalBackend(Backend):
                         for chunk, done in zip(chunks, created, strict=True)
                     ]:
                         future.result()
-            # Every file is written: only now replace the old ones.
+            # Every file is written. A folder standing at a target would stop the
+            # renames half way: look for one before replacing anything.
+            for dir_fd, _, name, _ in jobs:
+                try:
+                    mode = os.lstat(name, dir_fd=dir_fd).st_mode
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(errno.EISDIR, "a folder stands where a file goes", name)
             for dir_fd, temp, name, _ in jobs:
                 os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
