@@ -5,16 +5,17 @@ from __future__ import annotations
 import volstore
 
 EXPECTED = {
-    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository",
+    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository", "CheckReport",
     "CleanupReport", "Codec", "CodecUnavailableError", "CommitError", "CorruptObjectError",
-    "DuplicateResourceTypeError", "Entry", "InvalidKeyError", "JSON", "JsonCodec",
+    "DuplicateResourceTypeError", "Entry", "Finding", "InvalidKeyError", "JSON", "JsonCodec",
     "LayoutMismatchError", "LocalBackend", "MAX_ID_BYTES", "MSGPACK", "MemoryBackend",
     "MigrationReport", "Model", "ModelDefinitionError", "ModelSpec", "MsgpackCodec",
     "ObjectNotFoundError", "ObjectTooLargeError", "OnError", "ReloadError", "ReloadPolicy",
     "Repository", "RetentionReport", "SchemaVersionError", "SerializationError", "Session",
     "SessionError", "SessionStats", "StaleObjectError", "Store", "StoreStats",
     "TenantIsolationError", "UserHasher", "UserRepository", "VolstoreError", "__version__",
-    "bucketed", "id_field", "migrate", "new_id", "resource", "spec_of",
+    "bucketed", "check_store", "id_field", "iter_check_store", "migrate", "new_id",
+    "resource", "spec_of",
 }  # fmt: skip
 
 

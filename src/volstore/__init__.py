@@ -15,6 +15,7 @@
 Objects live at ``<resource_type>/<sha256(user_id)[:16]>/<id>.json`` below the root.
 """
 
+from ._check import CheckReport, Finding, check_store, iter_check_store
 from ._codec import JSON, MSGPACK, Codec, CodecUnavailableError, JsonCodec, MsgpackCodec
 from ._errors import (
     BackendError,
@@ -60,6 +61,7 @@ __all__ = [
     "BackendError",
     "BucketedRepository",
     "BucketedUserRepository",
+    "CheckReport",
     "CleanupReport",
     "Codec",
     "CodecUnavailableError",
@@ -67,6 +69,7 @@ __all__ = [
     "CorruptObjectError",
     "DuplicateResourceTypeError",
     "Entry",
+    "Finding",
     "InvalidKeyError",
     "JsonCodec",
     "LayoutMismatchError",
@@ -98,7 +101,9 @@ __all__ = [
     "VolstoreError",
     "__version__",
     "bucketed",
+    "check_store",
     "id_field",
+    "iter_check_store",
     "migrate",
     "new_id",
     "resource",

@@ -29,6 +29,7 @@ from .backends._base import Backend, Entry
 from .backends.local import LocalBackend
 
 if TYPE_CHECKING:
+    from ._check import CheckReport
     from ._repository import Repository
     from ._session import Session
 
@@ -195,6 +196,23 @@ class Store:
 
             return BucketedRepository(self, model)
         return Repository(self, model)
+
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        quarantine: str = ".volstore-quarantine",
+        max_findings: int = 10_000,
+    ) -> CheckReport:
+        """Walk the store; report corrupt, temporary, mismatched and unknown files.
+
+        With ``repair=True``: remove leftover temporary files and move corrupt and
+        mismatched files into ``quarantine`` (never deleting them), in one commit.
+        Streams folder by folder, so memory stays flat. See ``volstore.check_store``.
+        """
+        from ._check import check_store
+
+        return check_store(self, repair=repair, quarantine=quarantine, max_findings=max_findings)
 
     # -- layout -------------------------------------------------------------------
 

@@ -1,0 +1,32 @@
+"""Fault injection for tests: replace ``os`` functions inside one volstore module only.
+
+``patch_os(monkeypatch, volstore.backends.local, write=...)`` swaps the module's
+``os`` for a proxy whose named functions are replaced and whose other
+attributes are the real ones, so pytest and the rest of the process keep the
+real ``os``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+class _OsProxy:
+    def __init__(self, overrides: dict[str, Callable[..., Any]]) -> None:
+        self._overrides = overrides
+
+    def __getattr__(self, name: str) -> Any:
+        override = self._overrides.get(name)
+        return override if override is not None else getattr(os, name)
+
+
+def patch_os(
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, **overrides: Callable[..., Any]
+) -> None:
+    """Make ``module.os.<name>`` call ``overrides[name]`` until the test ends."""
+    monkeypatch.setattr(module, "os", _OsProxy(overrides))

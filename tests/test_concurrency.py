@@ -1,0 +1,309 @@
+"""Optimistic versions across containers: which interleavings are caught, which are not.
+
+Two emulated containers (A and B) mount one volume; each test pins one
+interleaving deterministically and its docstring says CAUGHT or NOT CAUGHT.
+docs/guarantees.md lists them. The rule behind all of them: a versioned
+session's flush reloads, compares the stored version with the one it loaded,
+writes, and publishes with its commit. Nothing locks across containers, so a
+conflict is caught only if the other writer's change was *committed* before
+this session's check. Anything published between a session's check and its
+own publish (the window) is overwritten: the last commit wins.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import volstore
+from tests._faults import patch_os
+from volstore import Store
+from volstore._check import check_store
+from volstore.backends import local as local_module
+from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.testing import Mount, VolumeEmulator
+
+
+class Doc(volstore.Model, resource_type="docs", version_field="version"):
+    id: str
+    user_id: str
+    body: str = ""
+    version: int = 0
+
+
+class Plain(volstore.Model, resource_type="plain"):
+    id: str
+    user_id: str
+    body: str = ""
+
+
+class HookedBackend(MountedVolumeBackend):
+    """A mounted backend that runs ``before_commit`` once, between a flush and its publish."""
+
+    before_commit: Callable[[], object] | None = None
+
+    def commit(self) -> None:
+        hook, self.before_commit = self.before_commit, None
+        if hook is not None:
+            hook()
+        super().commit()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> VolumeEmulator:
+    return VolumeEmulator(tmp_path / "emulator")
+
+
+@contextmanager
+def container(
+    emulator: VolumeEmulator, *, interval: float | None = None
+) -> Iterator[tuple[Store, HookedBackend, Mount]]:
+    """One emulated container mounting the shared volume: its store, backend and mount."""
+    volume = emulator.Volume.from_name("shared", create_if_missing=True)
+    with volume.mount(background_commit_interval=interval) as mount:
+        backend = HookedBackend(mount.path, volume)
+        yield Store(backend, models=[Doc, Plain]), backend, mount
+
+
+def seed(emulator: VolumeEmulator, *docs: Doc) -> None:
+    with container(emulator) as (store, _, _):
+        store.repository(Doc).put_all(list(docs))
+
+
+def committed(emulator: VolumeEmulator, model: type[Doc] | type[Plain], key: str) -> object:
+    """What a new container sees at a key."""
+    with container(emulator) as (store, _, _):
+        return store.repository(model).get("ada", key)
+
+
+def test_a_commit_before_the_check_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT. A and B load v1; B commits v2; A's flush reloads, finds v2, raises, writes nothing.
+
+    A never reloads by itself (the default policy): the version check reloads.
+    """
+    seed(emulator, Doc(id="d", user_id="ada", body="v1"))
+    with container(emulator) as (store_a, _, _), container(emulator) as (store_b, _, _):
+        with pytest.raises(volstore.StaleObjectError) as info, store_a.session() as a:
+            mine = a.get_one(Doc, "ada", "d")
+            with store_b.session() as b:
+                b.get_one(Doc, "ada", "d").body = "B"
+            mine.body = "A"
+        assert (info.value.expected, info.value.found) == (1, 2)
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("B", 2)
+
+
+def test_a_commit_inside_the_window_is_not_caught(emulator: VolumeEmulator) -> None:
+    """NOT CAUGHT. A and B load v1. A's flush checks (v1: fine) and writes v2 to its disk;
+    before A publishes, B's whole session runs: its check still finds v1 committed, it
+    commits v2. Then A's commit publishes its own v2 over B's. Both sessions succeed;
+    B's update is lost without an error.
+    """
+    seed(emulator, Doc(id="d", user_id="ada", body="v1"))
+    with (
+        container(emulator) as (store_a, backend_a, _),
+        container(emulator) as (store_b, _, _),
+        store_b.session() as b,
+    ):
+        theirs = b.get_one(Doc, "ada", "d")
+
+        def b_commits_inside_the_window() -> None:
+            theirs.body = "B"
+            b.commit()  # B's check reloads: A has not published, so v1: no conflict
+
+        backend_a.before_commit = b_commits_inside_the_window
+        with store_a.session() as a:
+            a.get_one(Doc, "ada", "d").body = "A"
+        assert theirs.version == 2, "B's commit succeeded"
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("A", 2), "the last commit won; B's update is gone"
+
+
+def test_a_background_commit_inside_the_window_narrows_it(emulator: VolumeEmulator) -> None:
+    """CAUGHT. As above, but A's background commit publishes A's v2 before B checks:
+    B's flush finds v2 and raises. Background commits shorten the window to at most
+    one background interval after A's write; they cannot close it.
+    """
+    seed(emulator, Doc(id="d", user_id="ada", body="v1"))
+    with (
+        container(emulator, interval=0.01) as (store_a, backend_a, mount_a),
+        container(emulator) as (store_b, _, _),
+    ):
+        with store_b.session() as b:
+            theirs = b.get_one(Doc, "ada", "d")
+        published = mount_a.counters.files_published
+
+        def b_tries_after_a_background_commit() -> None:
+            deadline = time.monotonic() + 10
+            while mount_a.counters.files_published == published:
+                assert time.monotonic() < deadline, "no background commit happened"
+                time.sleep(0.005)
+            theirs.body = "B"
+            with pytest.raises(volstore.StaleObjectError) as info:
+                store_b.repository(Doc).put(theirs)
+            assert (info.value.expected, info.value.found) == (1, 2)
+
+        backend_a.before_commit = b_tries_after_a_background_commit
+        with store_a.session() as a:
+            a.get_one(Doc, "ada", "d").body = "A"
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("A", 2)
+
+
+def test_a_create_committed_before_the_check_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT. A and B both create "d"; B commits first; A's flush finds version 1
+    where it expected nothing, and raises."""
+    with container(emulator) as (store_a, _, _), container(emulator) as (store_b, _, _):
+        store_b.repository(Doc).put(Doc(id="d", user_id="ada", body="B"))
+        with pytest.raises(volstore.StaleObjectError, match="expected to create it"):
+            store_a.repository(Doc).put(Doc(id="d", user_id="ada", body="A"))
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert final.body == "B"
+
+
+def test_a_create_create_race_inside_the_window_is_not_caught(emulator: VolumeEmulator) -> None:
+    """NOT CAUGHT. A and B both create "d". A's check finds nothing; before A publishes,
+    B creates and commits (its check finds nothing committed either). A's commit then
+    replaces B's object: both creates succeeded, one object remains, B's is lost.
+    """
+    with container(emulator) as (store_a, backend_a, _), container(emulator) as (store_b, _, _):
+        backend_a.before_commit = lambda: store_b.repository(Doc).put(
+            Doc(id="d", user_id="ada", body="B")
+        )
+        store_a.repository(Doc).put(Doc(id="d", user_id="ada", body="A"))
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("A", 1)
+
+
+def test_an_update_of_an_object_deleted_meanwhile_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT. A loads v1; B deletes the object and commits; A's flush finds it deleted."""
+    seed(emulator, Doc(id="d", user_id="ada"))
+    with (
+        container(emulator) as (store_a, _, _),
+        container(emulator) as (store_b, _, _),
+        pytest.raises(volstore.StaleObjectError, match="deleted"),
+        store_a.session() as a,
+    ):
+        mine = a.get_one(Doc, "ada", "d")
+        assert store_b.repository(Doc).delete("ada", "d")
+        mine.body = "A"
+    assert committed(emulator, Doc, "d") is None
+
+
+def test_a_delete_and_recreate_meanwhile_is_not_caught(emulator: VolumeEmulator) -> None:
+    """NOT CAUGHT (ABA). A loads v1; B deletes the object and creates a new one under the
+    same key, which starts again at version 1. A's flush finds version 1, as expected,
+    and overwrites B's new object. Versions count writes since creation; a delete
+    leaves no trace to compare with.
+    """
+    seed(emulator, Doc(id="d", user_id="ada", body="first"))
+    with (
+        container(emulator) as (store_a, _, _),
+        container(emulator) as (store_b, _, _),
+        store_a.session() as a,
+    ):
+        mine = a.get_one(Doc, "ada", "d")
+        repo_b = store_b.repository(Doc)
+        assert repo_b.delete("ada", "d")
+        repo_b.put(Doc(id="d", user_id="ada", body="B's new object"))
+        mine.body = "A"
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("A", 2), "B's new object was overwritten"
+
+
+def test_unversioned_models_are_never_checked(emulator: VolumeEmulator) -> None:
+    """NOT CAUGHT, by design. Without ``version_field`` nothing is compared: concurrent
+    writers both succeed and the last commit wins per file."""
+    with container(emulator) as (store_a, _, _), container(emulator) as (store_b, _, _):
+        store_a.repository(Plain).put(Plain(id="p", user_id="ada", body="A"))
+        with store_b.session() as b:
+            assert b.get(Plain, "ada", "p") is None, "B's view is older than A's commit"
+            b.add(Plain(id="p", user_id="ada", body="B"))
+    final = committed(emulator, Plain, "p")
+    assert isinstance(final, Plain)
+    assert final.body == "B"
+
+
+def test_two_sessions_of_one_process_racing_are_not_caught(tmp_path: Path) -> None:
+    """NOT CAUGHT, even on one local folder. The check and the write are not atomic:
+    a session (another thread, or another process on the same folder) that checks
+    after this session's check and writes before this session's write passes too.
+    The window is the time from a flush's check to its write: short, but real.
+    """
+    store = Store(tmp_path)
+    store.repository(Doc).put(Doc(id="d", user_id="ada", body="v1"))
+    real_write_batch = store.backend.write_batch
+    other_ran: list[int] = []
+
+    def other_session_runs_first(files: object) -> None:
+        if not other_ran:
+            other_ran.append(1)
+            with store.session() as other:  # checks v1 (mine has not written): fine
+                other.get_one(Doc, "ada", "d").body = "other"
+        real_write_batch(files)  # type: ignore[arg-type]
+
+    store.backend.write_batch = other_session_runs_first  # type: ignore[method-assign]
+    with store.session() as mine:
+        mine.get_one(Doc, "ada", "d").body = "mine"
+    final = store.repository(Doc).get_one("ada", "d")
+    assert (final.body, final.version) == ("mine", 2), "the other session's update is gone"
+
+
+def test_a_background_commit_of_a_half_done_session_never_tears_a_file(
+    emulator: VolumeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAUGHT (no torn file), NOT ALL-OR-NOTHING. A background commit lands while A's
+    session is renaming its files into place, then A's container dies. B sees a whole
+    file for every object, but only some objects are new (a session is atomic per
+    file, not as a whole), plus A's temporary files, which readers never see and
+    the store check removes.
+    """
+    count, renamed_at_commit = 40, 15
+    seed(emulator, *[Doc(id=f"d{i:02d}", user_id="ada", body="old") for i in range(count)])
+    with container(emulator) as (store_b, _, _):
+        with container(emulator) as (store_a, backend_a, mount_a):
+            docs = store_a.repository(Doc).list("ada")
+            replaced = 0
+
+            class ContainerDied(BaseException):
+                pass
+
+            def replace(src: str, dst: str, **kwargs: object) -> None:
+                nonlocal replaced
+                if replaced == renamed_at_commit:
+                    backend_a.volume.commit()  # a background commit lands now ...
+                    mount_a.kill()  # ... and then the container is killed
+                    raise ContainerDied
+                os.replace(src, dst, **kwargs)  # type: ignore[arg-type]
+                replaced += 1
+
+            patch_os(monkeypatch, local_module, replace=replace)
+            with pytest.raises(ContainerDied), store_a.session() as a:
+                for doc in a.repository(Doc).list("ada"):
+                    doc.body = "new"
+            assert len(docs) == count
+        monkeypatch.undo()
+        store_b.reload()
+        bodies = [doc.body for doc in store_b.repository(Doc).list("ada")]  # all parse
+        assert len(bodies) == count
+        assert bodies.count("new") == renamed_at_commit
+        report = check_store(store_b, repair=True)
+        assert report.totals == {
+            "corrupt": 0,
+            "temporary": count - renamed_at_commit,
+            "mismatch": 0,
+            "unknown": 0,
+        }
+    with container(emulator) as (store_c, _, _):
+        assert check_store(store_c).ok, "the repair was committed"
