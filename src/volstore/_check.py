@@ -37,7 +37,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 from ._errors import BackendError, CorruptObjectError, InvalidKeyError
-from ._keys import check_id, check_relative_path, is_user_folder
+from ._keys import check_relative_path, id_from_file_name, is_user_folder, is_valid_id
 from ._model import ModelSpec
 from .backends.local import LocalBackend, is_temporary_name
 from .backends.modal_remote import RemoteVolumeBackend, _is_not_found
@@ -341,8 +341,8 @@ class _Checker:
             if name.startswith("."):
                 yield from self._hidden(path, name, is_dir)
                 continue
-            object_id = _stem(name, extensions)
-            if object_id is not None and not _is_valid_id(object_id):
+            object_id = id_from_file_name(name, extensions)
+            if object_id is not None and not is_valid_id(object_id):
                 object_id = None
             if is_dir:
                 if object_id is None:
@@ -467,14 +467,6 @@ class _Checker:
         return target
 
 
-def _stem(name: str, extensions: tuple[str, ...]) -> str | None:
-    """The id part of ``name`` if it ends with one of ``extensions`` (and has an id part)."""
-    for extension in extensions:
-        if name.endswith(extension) and len(name) > len(extension):
-            return name[: -len(extension)]
-    return None
-
-
 def _one_line(reason: str) -> str:
     """A validation error on one line, without pydantic's documentation links."""
     lines = [line.strip() for line in reason.splitlines()]
@@ -489,14 +481,6 @@ def _is_date(name: str) -> bool:
         date.fromisoformat(name)
         return True
     return False
-
-
-def _is_valid_id(object_id: str) -> bool:
-    try:
-        check_id(object_id)
-    except InvalidKeyError:
-        return False
-    return True
 
 
 __all__ = ["CheckReport", "Finding", "FindingKind", "check_store", "iter_check_store"]

@@ -47,9 +47,9 @@ from ._errors import (
     ObjectNotFoundError,
     SessionError,
 )
-from ._keys import check_relative_path, is_user_folder
+from ._keys import check_relative_path, is_user_folder, is_valid_id
 from ._model import ModelSpec, spec_of
-from ._repository import OnError, Repository, UserRepository, _is_valid_id
+from ._repository import OnError, Repository, UserRepository, handle_corrupt
 from .backends._base import Entry
 from .backends.local import LocalBackend
 
@@ -158,13 +158,6 @@ def _parse_hour(name: str) -> int | None:
         return None
     hour = int(name)
     return hour if hour < 24 else None
-
-
-def _handle(on_error: OnError, exc: CorruptObjectError) -> None:
-    if on_error == "raise":
-        raise exc
-    if callable(on_error):
-        on_error(exc)
 
 
 # -- the session's identity map -------------------------------------------------------------
@@ -329,10 +322,7 @@ class BucketedRepository(Repository[M]):
             if object_id in present or object_id in deleted:
                 return object_id in present
         self.store.maybe_reload(reload)
-        return any(
-            self.store.exists(candidate)
-            for candidate in [path, *self.store.legacy_paths(self.spec, path)]
-        )
+        return self.store.object_exists(self.spec, path)
 
     # -- range queries -------------------------------------------------------------------------
 
@@ -724,7 +714,7 @@ class BucketedRepository(Repository[M]):
             if entry.is_dir or dot <= 0 or name[dot:] not in extensions:
                 continue
             object_id = name[:dot]
-            if not _is_valid_id(object_id):
+            if not is_valid_id(object_id):
                 continue
             if pattern is not None and not fnmatch.fnmatchcase(object_id, pattern):
                 continue
@@ -866,7 +856,7 @@ class BucketedRepository(Repository[M]):
                     try:
                         obj, home = self._decode_placed(path, data, object_id)
                     except CorruptObjectError as exc:
-                        _handle(on_error, exc)
+                        handle_corrupt(on_error, exc)
                         continue
                     if not window.contains(getattr(obj, self.time_field)):
                         continue
@@ -912,7 +902,7 @@ class BucketedRepository(Repository[M]):
                         if isinstance(exc, CorruptObjectError)
                         else CorruptObjectError(path, str(exc))
                     )
-                    _handle(on_error, error)
+                    handle_corrupt(on_error, error)
                     continue
                 if at < limit:
                     older.append(path)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 from ._errors import InvalidKeyError
@@ -98,6 +99,23 @@ def check_id(object_id: object) -> str:
     if not isinstance(object_id, str):
         raise InvalidKeyError(f"id must be a string, not {type(object_id).__name__}: {object_id!r}")
     return validate_id(object_id)
+
+
+def is_valid_id(object_id: str) -> bool:
+    """Whether ``object_id`` is allowed as an id (a file whose name is not cannot be addressed)."""
+    try:
+        check_id(object_id)
+    except InvalidKeyError:
+        return False
+    return True
+
+
+def id_from_file_name(name: str, extensions: Iterable[str]) -> str | None:
+    """The id part of a file name ending with one of ``extensions``, else None."""
+    for extension in extensions:
+        if name.endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    return None
 
 
 class UserHasher:

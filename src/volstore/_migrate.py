@@ -16,7 +16,7 @@ from typing import Any
 
 from ._errors import CorruptObjectError, SchemaVersionError
 from ._model import ModelSpec
-from ._repository import OnError
+from ._repository import OnError, handle_corrupt
 from ._store import ReloadArg, Store
 
 Progress = Callable[[int, int], None]
@@ -86,11 +86,8 @@ def migrate(
                 if target != path:
                     deletes.append(path)
         except CorruptObjectError as exc:
-            if on_error == "raise":
-                raise
+            handle_corrupt(on_error, exc)
             report.errors.append(exc)
-            if callable(on_error):
-                on_error(exc)
         if len(writes) >= chunk_size:
             flush()
             if progress is not None:

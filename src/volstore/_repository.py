@@ -11,16 +11,15 @@ from __future__ import annotations
 import bisect
 import builtins
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._errors import (
     CorruptObjectError,
-    InvalidKeyError,
     ObjectNotFoundError,
     TenantIsolationError,
 )
-from ._keys import check_id
+from ._keys import id_from_file_name, is_valid_id
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -82,10 +81,7 @@ class Repository(Generic[M]):
                 return object_id in present
         path = self.store.path_for(self.spec, user_id, object_id)
         self.store.maybe_reload(reload)
-        return any(
-            self.store.exists(candidate)
-            for candidate in [path, *self.store.legacy_paths(self.spec, path)]
-        )
+        return self.store.object_exists(self.spec, path)
 
     def ids(
         self,
@@ -108,15 +104,16 @@ class Repository(Generic[M]):
             raise TypeError(f"after must be an id string, not {after!r}")
         folder = self.store.user_folder(self.spec, user_id)
         self.store.maybe_reload(reload)
+        extensions = self.spec.read_codecs
         found = {
             stem
             for entry in self.store.list_folder(folder)
-            if not entry.is_dir and (stem := _stem(entry.name, self.spec.read_codecs)) is not None
+            if not entry.is_dir and (stem := id_from_file_name(entry.name, extensions)) is not None
         }
         if self.session is not None:
             present, deleted = self.session.pending_ids(self.spec, user_id)
             found = (found | present) - deleted
-        ids = sorted(object_id for object_id in found if _is_valid_id(object_id))
+        ids = sorted(object_id for object_id in found if is_valid_id(object_id))
         if after is not None:
             ids = ids[bisect.bisect_right(ids, after) :]
         if pattern is not None:
@@ -143,10 +140,7 @@ class Repository(Generic[M]):
             try:
                 obj = self.get(user_id, object_id, reload=False)
             except CorruptObjectError as exc:
-                if on_error == "raise":
-                    raise
-                if callable(on_error):
-                    on_error(exc)
+                handle_corrupt(on_error, exc)
                 continue
             if obj is not None:
                 yield obj
@@ -183,8 +177,8 @@ class Repository(Generic[M]):
         """
         self.store.maybe_reload(reload)
         for path in self.store.walk(self.spec.resource_type):
-            stem = _stem(path.rpartition("/")[2], self.spec.read_codecs)
-            if stem is not None and _is_valid_id(stem):
+            stem = id_from_file_name(path.rpartition("/")[2], self.spec.read_codecs)
+            if stem is not None and is_valid_id(stem):
                 yield path
 
     def scan(self, *, reload: ReloadArg = None, on_error: OnError = "raise") -> Iterator[M]:
@@ -193,17 +187,14 @@ class Repository(Generic[M]):
         Reads the store directly, not through a session's pending changes.
         """
         for path in self.scan_paths(reload=reload):
-            object_id = _stem(path.rpartition("/")[2], self.spec.read_codecs) or ""
+            object_id = id_from_file_name(path.rpartition("/")[2], self.spec.read_codecs) or ""
             try:
                 data = self.store.read_bytes(path)
                 if data is None:
                     continue  # deleted since it was listed
                 yield self.store.decode(self.spec, path, data, object_id)
             except CorruptObjectError as exc:
-                if on_error == "raise":
-                    raise
-                if callable(on_error):
-                    on_error(exc)
+                handle_corrupt(on_error, exc)
 
     def count(self, user_id: str, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
         """How many objects the user has (a folder listing; no object is read)."""
@@ -318,18 +309,9 @@ class UserRepository(Generic[M]):
         return self.repository.delete_all(self.user_id)
 
 
-def _stem(name: str, extensions: Mapping[str, object]) -> str | None:
-    """The id part of a file name with one of ``extensions``, else None."""
-    dot = name.rfind(".")
-    if dot <= 0 or name[dot:] not in extensions:
-        return None
-    return name[:dot]
-
-
-def _is_valid_id(object_id: str) -> bool:
-    # Files whose names are not valid ids cannot be addressed; listing skips them.
-    try:
-        check_id(object_id)
-    except InvalidKeyError:
-        return False
-    return True
+def handle_corrupt(on_error: OnError, exc: CorruptObjectError) -> None:
+    """Apply an ``on_error`` policy to a stored file that does not parse: raise, skip or call."""
+    if on_error == "raise":
+        raise exc
+    if callable(on_error):
+        on_error(exc)

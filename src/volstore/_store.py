@@ -251,6 +251,10 @@ class Store:
         stem = path[: -len(spec.extension)]
         return [stem + codec.extension for codec in spec.previous_codecs]
 
+    def object_exists(self, spec: ModelSpec, path: str) -> bool:
+        """Whether an object is stored at ``path`` (or in a previous codec's format)."""
+        return any(self.exists(candidate) for candidate in [path, *self.legacy_paths(spec, path)])
+
     def locate(self, spec: ModelSpec, path: str) -> tuple[str, bytes] | None:
         """The bytes of the object at ``path``, or in a previous codec's format; None if absent."""
         data = self.read_bytes(path)
