@@ -6,9 +6,9 @@ installs volstore with its development extras into it; later calls reinstall
 only when ``pyproject.toml`` changed.
 
     python3 run.py demo          # the demo, on a local folder
-    python3 run.py test          # pytest, then mypy (strict) and ruff
+    python3 run.py test          # pytest, then mypy (strict), ruff, mkdocs build --strict
     python3 run.py pytest ARGS   # pytest alone, with your arguments
-    python3 run.py lint          # mypy and ruff alone
+    python3 run.py lint          # mypy, ruff and the docs site build alone
     python3 run.py bench [ARGS]  # the benchmarks (see docs/benchmarks.md)
 """
 
@@ -54,6 +54,7 @@ def ensure_env() -> None:
 def run(*args: str) -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONPATH", str(ROOT))  # so `import models` works everywhere
+    env.setdefault("NO_MKDOCS_2_WARNING", "1")  # mkdocs-material's banner, not a finding
     return subprocess.run([str(PY), *args], cwd=ROOT, env=env).returncode
 
 
@@ -84,6 +85,7 @@ def lint() -> int:
         ("mypy --strict", ("-m", "mypy")),
         ("ruff check", ("-m", "ruff", "check", ".")),
         ("ruff format --check", ("-m", "ruff", "format", "--check", ".")),
+        ("mkdocs build --strict", ("-m", "mkdocs", "build", "--strict", "--quiet")),
     ]
     for name, args in checks:
         print(f"run.py: {name}", flush=True)

@@ -10,6 +10,7 @@ Nothing here imports ``modal``.
 """
 
 from ._emulator import (
+    CommitCost,
     EmulatedUploadBatch,
     EmulatedVolume,
     EmulatorCounters,
@@ -22,6 +23,7 @@ from ._emulator import (
 )
 
 __all__ = [
+    "CommitCost",
     "EmulatedUploadBatch",
     "EmulatedVolume",
     "EmulatorCounters",

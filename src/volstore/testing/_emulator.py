@@ -62,6 +62,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar
 
 __all__ = [
+    "CommitCost",
     "EmulatedUploadBatch",
     "EmulatedVolume",
     "EmulatorCounters",
@@ -155,6 +156,59 @@ class EmulatorCounters:
     """Files copied from the committed state into the container's view."""
     skipped_refreshes: int = 0
     """Commits whose view refresh was skipped because files were open."""
+    bytes_published: int = 0
+    """Bytes of the files this container published (by any kind of commit)."""
+    bytes_fetched: int = 0
+    """Bytes copied from the committed state into the container's view (mounting too)."""
+    simulated_seconds: float = 0.0
+    """Seconds slept by the :class:`CommitCost` model (0 without one)."""
+
+
+# ------------------------------------------------------------------ simulated cost
+
+_MB = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitCost:
+    """The time a commit or a reload takes on a real volume, simulated by sleeping.
+
+    Off by default (``VolumeEmulator(root)`` costs nothing but local file I/O). With
+    ``VolumeEmulator(root, commit_cost=CommitCost())``, every round trip to the
+    emulated server sleeps ``latency_s``, plus ``per_mb_s`` per megabyte (10**6 bytes)
+    moved:
+
+    * an explicit ``commit()``: the latency (even with nothing to publish: it is a
+      round trip), plus the bytes it publishes, slept *before* they reach the committed
+      state (an upload), plus the bytes its view refresh fetches;
+    * ``reload()``: the latency, plus the bytes it publishes first (``reload_commits``)
+      and the bytes it fetches;
+    * a background commit or the commit at container exit: the latency plus the bytes,
+      only when there is something to publish (a pass that finds no change never
+      leaves the container);
+    * mounting (container start) is free.
+
+    The defaults, 50 ms per round trip and 20 ms per MB (50 MB/s), are ASSUMPTIONS chosen
+    to be plausible for a network file system; they are not measurements of Modal.
+    Benchmarks that use them report them next to every figure.
+
+    ``sleep`` is the function called with each amount, ``time.sleep`` by default; tests
+    inject a recorder to check the amounts without waiting.
+    """
+
+    latency_s: float = 0.050
+    per_mb_s: float = 0.020
+    sleep: Callable[[float], None] = dataclasses.field(
+        default=time.sleep, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not (self.latency_s >= 0 and self.per_mb_s >= 0):
+            raise ValueError("CommitCost latency_s and per_mb_s must be >= 0")
+
+    def seconds(self, nbytes: int, *, round_trip: bool = True) -> float:
+        """The simulated time of moving ``nbytes`` (plus the latency if ``round_trip``)."""
+        return (self.latency_s if round_trip else 0.0) + self.per_mb_s * nbytes / _MB
 
 
 # ----------------------------------------------------------------------------- paths
@@ -601,6 +655,9 @@ class VolumeEmulator:
             whether ``reload()`` first commits the container's pending changes.
             volume.py's ``reload`` docstring: "Any uncommitted changes to the volume,
             such as new or modified files, may implicitly be committed when reloading."
+        commit_cost: a :class:`CommitCost` to make commits and reloads of every mount
+            take simulated time (benchmarks); None (the default) adds no delay. It is
+            read at each commit, so assigning ``emulator.commit_cost`` takes effect at once.
     """
 
     #: modal-volumes.md, v1 and v2 table: "at most 262,144 files per directory" on v2.
@@ -610,9 +667,16 @@ class VolumeEmulator:
     Volume: type[EmulatedVolume]
     """``EmulatedVolume`` subclass bound to this emulator (use like ``modal.Volume``)."""
 
-    def __init__(self, root: str | os.PathLike[str], *, reload_commits: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        reload_commits: bool = True,
+        commit_cost: CommitCost | None = None,
+    ) -> None:
         self.root = Path(root).resolve()
         self.reload_commits = reload_commits
+        self.commit_cost = commit_cost
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "volumes").mkdir(exist_ok=True)
         (self.root / "containers").mkdir(exist_ok=True)
@@ -1347,7 +1411,7 @@ class Mount:
             with self._op_lock:
                 if not self._killed and not self.read_only:
                     try:
-                        self._publish()
+                        self._publish(round_trip=False)
                         self._count("exit_commits")
                     except RuntimeError as err:
                         failure = err
@@ -1420,12 +1484,12 @@ class Mount:
                 if self.read_only:
                     continue
                 try:
-                    self._publish()
+                    self._publish(round_trip=False)
                     self._count("background_commits")
                 except Exception as err:  # a daemon thread must never die noisily
                     self.errors.append(err)
 
-    def _count(self, field: str, amount: int = 1) -> None:
+    def _count(self, field: str, amount: float = 1) -> None:
         for counters in (self.counters, self.volume.counters):
             setattr(counters, field, getattr(counters, field) + amount)
 
@@ -1462,10 +1526,11 @@ class Mount:
                     raise RuntimeError(message) from err
                 if pending:
                     raise InvalidError(_READ_ONLY_MESSAGE)
+                self._simulate_cost(0, round_trip=True)
             else:
-                self._publish()
+                self._publish(round_trip=True)
             if _open_files_annotation(str(self.path)) is None:
-                self._refresh_locked()
+                self._simulate_cost(self._refresh_locked(), round_trip=False)
             else:
                 self._count("skipped_refreshes")
             self._count("commits")
@@ -1486,15 +1551,18 @@ class Mount:
             if annotation is not None:
                 raise RuntimeError(f"{_OPEN_FILES_MESSAGE}: {annotation}")
             if self.reload_commits and not self.read_only:
-                self._publish()
-            self._refresh_locked()
+                self._publish(round_trip=True)
+            else:
+                self._simulate_cost(0, round_trip=True)
+            self._simulate_cost(self._refresh_locked(), round_trip=False)
             self._count("reloads")
 
-    def _refresh_locked(self) -> None:
+    def _refresh_locked(self) -> int:
+        """Refresh the view under the volume's shared lock; return the bytes fetched."""
         store = self.volume._store()
         try:
             with store.locked(exclusive=False):
-                self._refresh_view(store)
+                return self._refresh_view(store)
         except OSError as err:
             raise RuntimeError(f"reloading volume '{self.volume.name}' failed: {err}") from err
 
@@ -1528,18 +1596,34 @@ class Mount:
                 changes.rmdirs.append(rel)
         return changes
 
-    def _publish(self) -> None:
+    def _simulate_cost(self, nbytes: int, *, round_trip: bool) -> None:
+        """Sleep what the emulator's CommitCost charges for moving ``nbytes``."""
+        cost = self.volume._emulator.commit_cost
+        if cost is None:
+            return
+        seconds = cost.seconds(nbytes, round_trip=round_trip)
+        if seconds > 0:
+            cost.sleep(seconds)
+            self._count("simulated_seconds", seconds)
+
+    def _publish(self, *, round_trip: bool = False) -> None:
         """Publish pending changes without refreshing the view; RuntimeError on failure.
 
         The snapshot is updated for what was published, so a later commit does not
         publish the same files again (which would revert other containers' newer
-        commits of them).
+        commits of them). With a CommitCost, the upload is slept before the changes
+        reach the committed state: always for a ``round_trip`` (an explicit call),
+        otherwise only when there is something to publish.
         """
         store = self.volume._store()
         try:
-            changes = self._diff(_walk(str(self.path)))
+            current = _walk(str(self.path))
+            changes = self._diff(current)
             if changes.empty:
+                if round_trip:
+                    self._simulate_cost(0, round_trip=True)
                 return
+            self._simulate_cost(sum(current[rel].size for rel in changes.puts), round_trip=True)
             with store.locked(exclusive=True):
                 txn = store.begin()
                 copied: dict[str, _Copied] = {}
@@ -1584,10 +1668,12 @@ class Mount:
                 result.digest,
             )
         self._count("files_published", len(copied))
+        self._count("bytes_published", sum(result.source.size for result in copied.values()))
         self._count("files_deleted", len(changes.deletes))
 
-    def _refresh_view(self, store: _VolumeStore) -> None:
-        """Make the view equal to the committed state (caller holds the lock shared).
+    def _refresh_view(self, store: _VolumeStore) -> int:
+        """Make the view equal to the committed state (caller holds the lock shared);
+        return the bytes fetched.
 
         Incremental: a file is copied only if the committed version differs from the
         one the view last fetched or published, or the view's copy was changed locally
@@ -1609,7 +1695,7 @@ class Mount:
                 if info.kind == "d":
                     removed_dirs.add(rel)
         known: dict[str, _Known] = {}
-        fetched = 0
+        fetched = fetched_bytes = 0
         now_ns = time.time_ns()
         for rel in sorted(committed, key=lambda r: (_depth(r), r)):
             want = committed[rel]
@@ -1651,8 +1737,11 @@ class Mount:
                 _digest_file(local_path) if racy else None,
             )
             fetched += 1
+            fetched_bytes += copy.size
         self._known = known
         self._count("files_fetched", fetched)
+        self._count("bytes_fetched", fetched_bytes)
+        return fetched_bytes
 
 
 # ------------------------------------------------------------------------ open files
