@@ -23,9 +23,6 @@ MAX_ID_BYTES = 200
 RESOURCE_TYPE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DEFAULT_USER_HASH_LENGTH = 16
 
-# An empty, "." or ".." component, a leading or trailing "/", a backslash, or NUL.
-_UNCLEAN_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\x00")
-
 # C0 and C1 controls and DEL: harmless to most filesystems but a trap for every
 # tool that prints a path, so they are refused along with the separators.
 _FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
@@ -185,6 +182,19 @@ def check_relative_path(path: str) -> str:
     The backends call this on every path they touch: a second line of defence
     behind the key validation above.
     """
-    if not path or _UNCLEAN_PATH.search(path):
+    # Substring tests, cheaper than a regular expression on this hot path.
+    if (
+        not path
+        or path[0] == "/"
+        or path[-1] == "/"
+        or "//" in path
+        or "\\" in path
+        or "\x00" in path
+        or "/./" in path
+        or "/../" in path
+        or path.startswith(("./", "../"))
+        or path.endswith(("/.", "/.."))
+        or path in (".", "..")
+    ):
         raise InvalidKeyError(f"storage path {path!r} is not a clean relative path")
     return path

@@ -29,7 +29,7 @@ import pydantic
 from pydantic import TypeAdapter
 
 from ._attrs_schema import adapter_for_attrs
-from ._codec import JSON, Codec
+from ._codec import JSON, Codec, JsonCodec
 from ._errors import InvalidKeyError, ModelDefinitionError, SchemaVersionError, SerializationError
 from ._ids import new_id
 from ._keys import validate_resource_type
@@ -72,6 +72,20 @@ class ModelSpec:
         return self.codec.extension
 
     @functools.cached_property
+    def _dump_json(self) -> Callable[..., bytes] | None:
+        """The serializer's own JSON entry point (TypeAdapter.serializer is not free to reach)."""
+        if self.schema_version is None and isinstance(self.codec, JsonCodec):
+            return self.adapter.serializer.to_json
+        return None
+
+    @functools.cached_property
+    def _validate_json(self) -> Callable[[bytes], Any] | None:
+        """The validator's own JSON entry point, when nothing stands between it and the bytes."""
+        if self.schema_version is None and isinstance(self.codec, JsonCodec):
+            return self.adapter.validator.validate_json
+        return None
+
+    @functools.cached_property
     def read_codecs(self) -> dict[str, Codec]:
         """Every format this model reads, by file extension: its codec first."""
         codecs = {self.codec.extension: self.codec}
@@ -104,6 +118,14 @@ class ModelSpec:
         """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version."""
         if not isinstance(obj, self.cls):
             raise TypeError(f"expected a {self.cls.__name__}, got {type(obj).__name__}")
+        dump_json = self._dump_json
+        if dump_json is not None:  # JSON, no schema versions: the common case
+            try:
+                return dump_json(obj, by_alias=True)
+            except (ValueError, TypeError) as exc:  # PydanticSerializationError is a ValueError
+                raise SerializationError(
+                    f"cannot encode {self.cls.__name__} as JSON: {exc}"
+                ) from exc
         if self.schema_version is None:
             return self.codec.encode(self.adapter, obj)
         try:
@@ -118,6 +140,8 @@ class ModelSpec:
         Raises ValueError (a ValidationError, or a SchemaVersionError for an
         object written by newer code) when the bytes hold no valid instance.
         """
+        if codec is None and self._validate_json is not None:
+            return self._validate_json(data)  # JSON, no schema versions: the common case
         codec = codec or self.codec
         if self.schema_version is None:
             return codec.decode(self.adapter, data)

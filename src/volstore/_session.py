@@ -142,9 +142,18 @@ class Session:
         """
         if self._closed:
             self._check_open()
-        spec = self._spec(obj)
-        key = self._key_of(spec, obj)
-        path = self.store.object_path(spec, obj)
+        spec = self._specs.get(type(obj)) or self._spec(obj)
+        # The hot path of a bulk write: read the key fields once, build the path
+        # (which validates them) before using them as a dict key.
+        object_id = getattr(obj, spec.id_field)
+        if object_id is None:
+            object_id = spec.assign_id(obj)
+        owner = getattr(obj, spec.owner_field)
+        if spec.time_field is None:
+            path = self.store.path_for(spec, owner, object_id)
+        else:
+            path = self.store.object_path(spec, obj)
+        key = (spec.resource_type, owner, object_id)
         previous = self._tracked.get(key)
         if previous is None:
             expected = None if spec.version_field is None else _version_of(spec, obj)
@@ -300,7 +309,10 @@ class Session:
                 rekey = True  # deleted entries leave the identity map
                 continue
             obj = tracked.obj
-            new_key = self._key_of(spec, obj)
+            object_id = getattr(obj, spec.id_field)
+            if object_id is None:
+                object_id = spec.assign_id(obj)
+            new_key = (key[0], getattr(obj, spec.owner_field), object_id)
             if new_key == key and spec.time_field is None:
                 path = tracked.path  # same key, same path
             else:

@@ -149,6 +149,18 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.backend.describe()})"
 
+    @property
+    def reload_policy(self) -> ReloadPolicy:
+        """When reads reload the backend first (see ReloadPolicy); may be changed at any time."""
+        return self._reload_policy
+
+    @reload_policy.setter
+    def reload_policy(self, policy: ReloadPolicy) -> None:
+        if not isinstance(policy, ReloadPolicy):
+            raise TypeError(f"reload policy must be a ReloadPolicy, not {policy!r}")
+        self._reload_policy = policy
+        self._never_reload = policy.mode == "never"
+
     # -- models ---------------------------------------------------------------
 
     def register(self, model: type[Any]) -> ModelSpec:
@@ -351,6 +363,8 @@ class Store:
 
     def maybe_reload(self, reload: ReloadArg = None) -> bool:
         """Apply the reload policy (or the per-call override) before a read."""
+        if reload is None and self._never_reload:
+            return False
         policy = self.reload_policy if reload is None else reload
         if policy is False:
             return False
@@ -376,7 +390,8 @@ class Store:
 
     def read_bytes(self, path: str) -> bytes | None:
         """The bytes at ``path``, or None when nothing is stored there."""
-        self.check_layout()
+        if not self._layout_checked:
+            self.check_layout()
         self.stats.reads += 1
         try:
             data = self.backend.read(path)
@@ -434,10 +449,10 @@ class Store:
         another user's object); SchemaVersionError
         (a CorruptObjectError) when newer code wrote it.
         """
-        codec = spec.codec
-        if not path.endswith(codec.extension):
+        codec = None  # the model's own
+        if not path.endswith(spec.extension):
             dot = path.rfind(".")
-            codec = spec.read_codecs.get(path[dot:], codec) if dot >= 0 else codec
+            codec = spec.read_codecs.get(path[dot:]) if dot >= 0 else None
         try:
             obj = spec.decode(data, codec)
         except SchemaVersionError as exc:

@@ -18,9 +18,7 @@ import errno
 import itertools
 import os
 import shutil
-import stat
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .._keys import check_relative_path
@@ -31,8 +29,6 @@ _COUNTER = itertools.count()
 _TEMP_SUFFIX = ".vstmp"
 # Folder descriptors one batch holds open at once (well below the usual limit of 1024).
 _MAX_FOLDER_FDS = 128
-# Batches of at least this many files per thread are written from several threads.
-_JOBS_PER_THREAD = 256
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _CREATE_FLAGS = (
@@ -81,6 +77,17 @@ def read_all(fd: int) -> bytes:
         chunks.append(chunk)
 
 
+def _make_folder(folder: str) -> bool:
+    """Make ``folder`` (and its parents); return whether this call created it."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)  # parents missing: made now, with the folder
+    return True
+
+
 class LocalBackend(Backend):
     """Stores files under ``root``, which is created if missing.
 
@@ -88,22 +95,13 @@ class LocalBackend(Backend):
     batch returns, which protects against power loss, not only against a
     crashed process (a killed process never tears a file either way). It costs
     a disk round trip per file, so it is off by default.
-
-    ``write_threads`` caps the threads that write a large batch's files (one
-    thread per 256 files, at most this many; 1 writes from the calling thread
-    only). No thread outlives the batch.
     """
 
-    def __init__(
-        self, root: str | os.PathLike[str], *, fsync: bool = False, write_threads: int = 4
-    ) -> None:
-        if write_threads < 1:
-            raise ValueError(f"write_threads must be at least 1, not {write_threads}")
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._root = str(self.root)
         self.fsync = fsync
-        self.write_threads = write_threads
 
     def path_of(self, path: str) -> str:
         """The absolute filesystem path of a relative storage path (checked)."""
@@ -133,9 +131,10 @@ class LocalBackend(Backend):
         token = f"{_TOKEN}{os.getpid():x}-"  # the pid tells forked writers apart
         folder_fds: list[tuple[str, int | None]] = []
         jobs: list[tuple[int | None, str, str, bytes]] = []  # (folder fd, temp, name, data)
+        existing: list[tuple[int | None, str]] = []  # targets in folders that existed before
         try:
             for folder, items in by_folder.items():
-                os.makedirs(folder, exist_ok=True)
+                created = _make_folder(folder)
                 dir_fd: int | None = None
                 if len(folder_fds) < _MAX_FOLDER_FDS:
                     dir_fd = os.open(folder, _DIR_FLAGS)
@@ -144,7 +143,9 @@ class LocalBackend(Backend):
                 for name, data in items:
                     temp = f"{prefix}.{name}.{token}{next(_COUNTER)}{_TEMP_SUFFIX}"
                     jobs.append((dir_fd, temp, prefix + name, data))
-            self._write_temporaries(jobs)
+                    if not created:
+                        existing.append((dir_fd, prefix + name))
+            self._write_temporaries(jobs, existing)
             if self.fsync:
                 for folder, dir_fd in folder_fds:
                     fd = os.open(folder, os.O_RDONLY) if dir_fd is None else dir_fd
@@ -158,62 +159,44 @@ class LocalBackend(Backend):
                 if dir_fd is not None:
                     os.close(dir_fd)
 
-    def _write_temporaries(self, jobs: list[tuple[int | None, str, str, bytes]]) -> None:
+    def _write_temporaries(
+        self,
+        jobs: list[tuple[int | None, str, str, bytes]],
+        existing: list[tuple[int | None, str]],
+    ) -> None:
         """Phase one: every temporary file; phase two: rename them all over their targets.
 
-        Large batches write their temporary files from a few threads: the
-        system calls release the GIL, so the disk (or a volume's network
-        round trips) is kept busy while Python prepares the next file. Any
-        failure removes every temporary file and leaves the targets as they were.
+        ``existing`` lists the targets in folders that existed before this batch
+        (a folder made by the batch holds nothing in the way). Any failure
+        removes every temporary file and leaves the targets as they were.
         """
-        workers = min(self.write_threads, len(jobs) // _JOBS_PER_THREAD)
-        # Contiguous chunks: jobs are grouped by folder, so threads rarely share a
-        # folder (and its lock in the kernel).
-        size = -(-len(jobs) // workers) if workers > 1 else len(jobs)
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        created: list[list[tuple[int | None, str]]] = [[] for _ in chunks]
+        created: list[tuple[int | None, str]] = []
         try:
-            if len(chunks) == 1:
-                self._create(chunks[0], created[0])
-            else:
-                with ThreadPoolExecutor(len(chunks), thread_name_prefix="volstore-write") as pool:
-                    for future in [
-                        pool.submit(self._create, chunk, done)
-                        for chunk, done in zip(chunks, created, strict=True)
-                    ]:
-                        future.result()
+            for dir_fd, temp, _, data in jobs:
+                fd = os.open(temp, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
+                try:
+                    created.append((dir_fd, temp))
+                    done = os.write(fd, data)
+                    if done != len(data):  # a short write (rare on files): finish it
+                        write_all(fd, data[done:])
+                    if self.fsync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
             # Every file is written. A folder standing at a target would stop the
             # renames half way: look for one before replacing anything.
-            for dir_fd, _, name, _ in jobs:
-                try:
-                    mode = os.lstat(name, dir_fd=dir_fd).st_mode
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISDIR(mode):
+            # (``name/`` exists only for a folder: one system call, no exception
+            # for the usual case of a new or regular file.)
+            for dir_fd, name in existing:
+                if os.access(name + "/", os.F_OK, dir_fd=dir_fd):
                     raise IsADirectoryError(errno.EISDIR, "a folder stands where a file goes", name)
             for dir_fd, temp, name, _ in jobs:
                 os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            for done in created:
-                for dir_fd, temp in done:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temp, dir_fd=dir_fd)
+            for dir_fd, temp in created:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp, dir_fd=dir_fd)
             raise
-
-    def _create(
-        self, jobs: list[tuple[int | None, str, str, bytes]], created: list[tuple[int | None, str]]
-    ) -> None:
-        for dir_fd, temp, _, data in jobs:
-            fd = os.open(temp, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
-            try:
-                created.append((dir_fd, temp))
-                done = os.write(fd, data)
-                if done != len(data):  # a short write (rare on files): finish it
-                    write_all(fd, data[done:])
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
 
     def delete_batch(self, paths: Iterable[str]) -> None:
         for path in paths:
