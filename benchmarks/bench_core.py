@@ -127,6 +127,7 @@ def make_schedules(user_id: str, count: int, salt: int = 0) -> list[Schedule]:
             payload={
                 "url": f"https://example.com/hooks/{user_id}/{i}",
                 "retries": 3,
+                "rev": 0,  # bench_strategies' updates count here
                 "params": {"format": "csv", "window_days": i % 30, "columns": ["a", "b", "c"]},
             },
             tags=["report", f"team-{i % 5}"],

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +56,7 @@ import pydantic
 import volstore
 import volstore.modal
 from benchmarks._peers import SeedFiles, SQLitePeer, TinyDBPeer, user_hash
+from benchmarks.bench_core import make_schedules
 from models import Schedule
 from volstore.testing._emulator import CommitCost, EmulatedVolume, Mount, VolumeEmulator
 
@@ -152,30 +153,6 @@ SMOKE = Sizes(
 
 
 # -- the workload ---------------------------------------------------------------------
-
-
-def make_schedules(user_id: str, count: int, salt: int = 0) -> list[Schedule]:
-    """``count`` realistic schedules of one user (about 400 bytes of JSON each), as bench_core."""
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    return [
-        Schedule(
-            id=volstore.new_id(),
-            user_id=user_id,
-            name=f"nightly report {salt}-{i}",
-            cron=f"{i % 60} {i % 24} * * 1-5",
-            timezone="Europe/Paris",
-            enabled=i % 7 != 0,
-            payload={
-                "url": f"https://example.com/hooks/{user_id}/{i}",
-                "retries": 3,
-                "rev": 0,
-                "params": {"format": "csv", "window_days": i % 30, "columns": ["a", "b", "c"]},
-            },
-            tags=["report", f"team-{i % 5}"],
-            created_at=start + timedelta(minutes=i),
-        )
-        for i in range(count)
-    ]
 
 
 def make_objects(total: int, prefix: str = "user") -> list[Schedule]:
