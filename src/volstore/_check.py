@@ -28,16 +28,20 @@ at most ``max_findings`` findings of each kind (the totals count them all).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 from ._errors import BackendError, CorruptObjectError, InvalidKeyError
-from ._keys import check_relative_path, id_from_file_name, is_user_folder, is_valid_id
+from ._keys import (
+    check_relative_path,
+    id_from_file_name,
+    is_user_folder,
+    is_valid_id,
+    parse_date_folder,
+    parse_hour_folder,
+)
 from ._model import ModelSpec
 from .backends.local import LocalBackend, is_temporary_name
 from .backends.modal_remote import RemoteVolumeBackend, _is_not_found
@@ -51,8 +55,6 @@ DEFAULT_QUARANTINE = ".volstore-quarantine"
 DEFAULT_MAX_FINDINGS = 10_000
 
 _LAYOUT_MARKER = ".volstore.json"  # _store.LAYOUT_MARKER (not imported: _store imports us lazily)
-_DATE_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HOUR_NAME = re.compile(r"[0-9]{2}")
 _DIRECTORY = 2  # modal FileEntryType.DIRECTORY, as the remote backend reads it
 
 
@@ -310,7 +312,7 @@ class _Checker:
             elif not is_dir:
                 self.files_checked += 1
                 yield self._finding("unknown", path, "a file where only date folders belong")
-            elif not _is_date(name):
+            elif parse_date_folder(name) is None:
                 yield from self._unknown_below(path, "not a date folder (YYYY-MM-DD expected)")
             elif spec.bucket == "day":
                 yield from self._user_folders(spec, path, path)
@@ -325,7 +327,7 @@ class _Checker:
             elif not is_dir:
                 self.files_checked += 1
                 yield self._finding("unknown", path, "a file where only hour folders belong")
-            elif not (_HOUR_NAME.fullmatch(name) and int(name) < 24):
+            elif parse_hour_folder(name) is None:
                 yield from self._unknown_below(path, "not an hour folder (00 to 23 expected)")
             else:
                 yield from self._user_folders(spec, path, path)
@@ -472,15 +474,6 @@ def _one_line(reason: str) -> str:
     lines = [line.strip() for line in reason.splitlines()]
     kept = [line for line in lines if line and not line.startswith("For further information")]
     return "; ".join(kept)
-
-
-def _is_date(name: str) -> bool:
-    if not _DATE_NAME.fullmatch(name):
-        return False
-    with contextlib.suppress(ValueError):
-        date.fromisoformat(name)
-        return True
-    return False
 
 
 __all__ = ["CheckReport", "Finding", "FindingKind", "check_store", "iter_check_store"]

@@ -32,11 +32,10 @@ import errno
 import fnmatch
 import itertools
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import (
@@ -47,7 +46,13 @@ from ._errors import (
     ObjectNotFoundError,
     SessionError,
 )
-from ._keys import check_relative_path, is_user_folder, is_valid_id
+from ._keys import (
+    check_relative_path,
+    is_user_folder,
+    is_valid_id,
+    parse_date_folder,
+    parse_hour_folder,
+)
 from ._model import ModelSpec, spec_of
 from ._repository import OnError, Repository, UserRepository, handle_corrupt
 from .backends._base import Entry
@@ -61,8 +66,6 @@ M = TypeVar("M")
 
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
-_DATE_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HOUR_NAME = re.compile(r"[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -139,25 +142,6 @@ def _utc(at: object, what: str) -> datetime:
         return at.astimezone(timezone.utc)
     except OverflowError:
         raise InvalidKeyError(f"{what} {at.isoformat()} is out of range in UTC") from None
-
-
-def _parse_date(name: str) -> datetime | None:
-    """The UTC midnight a date folder name stands for, or None if it is not ``YYYY-MM-DD``."""
-    if not _DATE_NAME.fullmatch(name):
-        return None
-    try:
-        day = date.fromisoformat(name)
-    except ValueError:
-        return None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def _parse_hour(name: str) -> int | None:
-    """The hour an hour folder name stands for, or None if it is not ``00`` to ``23``."""
-    if not _HOUR_NAME.fullmatch(name):
-        return None
-    hour = int(name)
-    return hour if hour < 24 else None
 
 
 # -- the session's identity map -------------------------------------------------------------
@@ -550,7 +534,7 @@ class BucketedRepository(Repository[M]):
         stray_files: builtins.list[str] = []
         for entry in sorted(store.list_folder(root), key=lambda e: e.name):
             path = f"{root}/{entry.name}"
-            day = _parse_date(entry.name) if entry.is_dir else None
+            day = parse_date_folder(entry.name) if entry.is_dir else None
             if day is None:
                 (stray_folders if entry.is_dir else stray_files).append(path)
                 continue
@@ -566,7 +550,7 @@ class BucketedRepository(Repository[M]):
             hours: builtins.list[tuple[int, str]] = []
             strays_here: builtins.list[tuple[str, bool]] = []
             for child in sorted(store.list_folder(path), key=lambda e: e.name):
-                hour = _parse_hour(child.name) if child.is_dir else None
+                hour = parse_hour_folder(child.name) if child.is_dir else None
                 if hour is None:
                     strays_here.append((f"{path}/{child.name}", child.is_dir))
                 else:
@@ -670,9 +654,9 @@ class BucketedRepository(Repository[M]):
 
     def _is_level_name(self, level: str, name: str) -> bool:
         if level == "date":
-            return _parse_date(name) is not None
+            return parse_date_folder(name) is not None
         if level == "hour":
-            return _parse_hour(name) is not None
+            return parse_hour_folder(name) is not None
         return is_user_folder(name, self.store.hasher.length)
 
     # -- internals: listings -------------------------------------------------------------------
@@ -748,7 +732,7 @@ class BucketedRepository(Repository[M]):
         root = self.spec.resource_type
         days: dict[datetime, str] = {}
         for entry in self._list(root):
-            day = _parse_date(entry.name) if entry.is_dir else None
+            day = parse_date_folder(entry.name) if entry.is_dir else None
             if day is not None and window.overlaps(day, _DAY):
                 days[day] = f"{root}/{entry.name}"
         extra_by_day: dict[datetime, set[datetime]] = {}
@@ -761,7 +745,7 @@ class BucketedRepository(Repository[M]):
             hours = set(extra_by_day.get(day, ()))
             if day in days:
                 for entry in self._list(days[day]):
-                    hour = _parse_hour(entry.name) if entry.is_dir else None
+                    hour = parse_hour_folder(entry.name) if entry.is_dir else None
                     if hour is not None:
                         bucket = day + timedelta(hours=hour)
                         if window.overlaps(bucket, _HOUR):
