@@ -53,7 +53,7 @@ from ._keys import (
     parse_date_folder,
     parse_hour_folder,
 )
-from ._model import ModelSpec, spec_of
+from ._model import spec_of
 from ._repository import OnError, Repository, UserRepository, handle_corrupt
 from .backends._base import Entry
 from .backends.local import LocalBackend
@@ -142,59 +142,6 @@ def _utc(at: object, what: str) -> datetime:
         return at.astimezone(timezone.utc)
     except OverflowError:
         raise InvalidKeyError(f"{what} {at.isoformat()} is out of range in UTC") from None
-
-
-# -- the session's identity map -------------------------------------------------------------
-# The two functions below are the only places that reach into a session. They
-# stand in for public Session methods (``pending(spec)`` and
-# ``adopt(spec, obj, path, raw)``) that the session module may grow.
-
-
-def _session_pending(session: Session, store: Store, spec: ModelSpec) -> tuple[list[Any], set[str]]:
-    """The objects of ``spec``'s type that ``session`` will write, and the paths it replaces.
-
-    This mirrors the session's flush: a stored file at a returned path will be
-    overwritten or deleted by the commit, so queries skip it and show the
-    session's own objects (placed by their current timestamps) instead.
-    """
-    from ._session import _State
-
-    session._check_open()
-    objects: list[Any] = []
-    hidden: set[str] = set()
-    for key, tracked in session._tracked.items():
-        if key[0] != spec.resource_type:
-            continue
-        if tracked.stored_path is not None:
-            hidden.add(tracked.stored_path)
-        if tracked.state is _State.DELETED:
-            hidden.add(tracked.path)
-            hidden.update(store.legacy_paths(spec, tracked.path))
-        else:
-            objects.append(tracked.obj)
-            hidden.add(store.object_path(spec, tracked.obj))
-    return objects, hidden
-
-
-def _session_adopt(
-    session: Session, spec: ModelSpec, obj: Any, path: str, stored_path: str, raw: bytes
-) -> None:
-    """Put an object read from ``stored_path`` into the identity map, unless its key is taken.
-
-    ``path`` is where the object is written (they differ for a file in a
-    previous codec's format), as ``Session.get`` records it.
-
-    A taken key means the session added an object under that key without
-    loading the stored one, in another bucket: the commit writes the new file
-    and leaves this one, so the query yields both, this one detached.
-    """
-    from ._session import _State, _Tracked, _version_of
-
-    key = (spec.resource_type, spec.owner(obj), spec.object_id(obj))
-    if key not in session._tracked:
-        version = _version_of(spec, obj)
-        session._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, stored_path, raw, version)
-        session.stats.reads += 1
 
 
 class BucketedRepository(Repository[M]):
@@ -480,7 +427,7 @@ class BucketedRepository(Repository[M]):
             self.store.apply({}, sorted({path for _, _, path in files}))
             self.store.commit()
             return len({(bucket, object_id) for bucket, object_id, _ in files})
-        objects, _ = _session_pending(session, self.store, self.spec)
+        objects, _ = session.pending_objects(self.spec)
         _, deleted = session.pending_ids(self.spec, user_id)
         gone: set[str] = set()
         for obj in objects:
@@ -802,7 +749,7 @@ class BucketedRepository(Repository[M]):
         """The session's own objects in the window by bucket, and the paths it replaces."""
         if self.session is None:
             return {}, set()
-        objects, hidden = _session_pending(self.session, self.store, self.spec)
+        objects, hidden = self.session.pending_objects(self.spec)
         by_bucket: dict[datetime, builtins.list[M]] = {}
         for obj in objects:
             if user_id is not None and self.spec.owner(obj) != user_id:
@@ -845,7 +792,7 @@ class BucketedRepository(Repository[M]):
                     if not window.contains(getattr(obj, self.time_field)):
                         continue
                     if session is not None:
-                        _session_adopt(session, spec, obj, home, path, data)
+                        session.adopt(spec, obj, home, path, data)
                     batch.append(obj)
             batch.extend(pending.get(bucket, ()))
             batch.sort(key=self._order, reverse=descending)

@@ -474,6 +474,42 @@ class Session:
             (deleted if tracked.state is _State.DELETED else present).add(object_id)
         return present, deleted
 
+    def pending_objects(self, spec: ModelSpec) -> tuple[list[Any], set[str]]:
+        """The objects of ``spec``'s type this session will write, and the paths it replaces.
+
+        This mirrors the flush: a stored file at a returned path will be
+        overwritten or deleted by the commit, so queries skip it and show the
+        session's own objects (placed by their current fields) instead.
+        """
+        self._check_open()
+        objects: list[Any] = []
+        hidden: set[str] = set()
+        for key, tracked in self._tracked.items():
+            if key[0] != spec.resource_type:
+                continue
+            if tracked.stored_path is not None:
+                hidden.add(tracked.stored_path)
+            if tracked.state is _State.DELETED:
+                hidden.add(tracked.path)
+                hidden.update(self.store.legacy_paths(spec, tracked.path))
+            else:
+                objects.append(tracked.obj)
+                hidden.add(self.store.object_path(spec, tracked.obj))
+        return objects, hidden
+
+    def adopt(self, spec: ModelSpec, obj: Any, path: str, stored_path: str, raw: bytes) -> None:
+        """Put an object a query read from ``stored_path`` into the identity map.
+
+        ``path`` is where it will be written (they differ for a file in a
+        previous codec's format), as ``get`` records it. A key the session
+        already holds is left alone: the session's own object wins.
+        """
+        key = (spec.resource_type, spec.owner(obj), spec.object_id(obj))
+        if key not in self._tracked:
+            version = _version_of(spec, obj)
+            self._tracked[key] = _Tracked(spec, _State.LOADED, obj, path, stored_path, raw, version)
+            self.stats.reads += 1
+
     @property
     def has_changes(self) -> bool:
         """Whether a commit now would write anything (encodes loaded objects to find out)."""
