@@ -63,7 +63,7 @@ from ._errors import (
     LayoutMismatchError,
     ModelDefinitionError,
 )
-from ._keys import check_id, is_user_folder
+from ._keys import id_from_file_name, is_user_folder, is_valid_id
 from ._model import ModelSpec
 from ._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, USER_HASH_KEY_ENV, Store
 from .backends.local import LocalBackend
@@ -738,18 +738,12 @@ def _remote_files(backend: RemoteVolumeBackend, prefix: str) -> Iterator[tuple[s
 
 def _extensions(spec: ModelSpec) -> tuple[str, ...]:
     """The file extensions a model reads (its codec's, and any previous codecs')."""
-    codecs = getattr(spec, "read_codecs", None)
-    return tuple(codecs) if codecs else (spec.extension,)
+    return tuple(spec.read_codecs)
 
 
 def _object_id(name: str, extensions: tuple[str, ...]) -> str | None:
-    for extension in extensions:
-        if name.endswith(extension) and len(name) > len(extension):
-            try:
-                return check_id(name[: -len(extension)])
-            except InvalidKeyError:
-                return None
-    return None
+    object_id = id_from_file_name(name, extensions)
+    return object_id if object_id is not None and is_valid_id(object_id) else None
 
 
 def _objects(
