@@ -505,13 +505,33 @@ class _VolumeStore:
         idempotent). A staging folder is a write that never reached it: drop it.
         """
         if os.path.exists(self.journal_dir):
-            with open(os.path.join(self.journal_dir, "ops.json"), encoding="utf-8") as f:
-                ops = json.load(f)
-            self._apply(ops, os.path.join(self.journal_dir, "files"))
-            shutil.rmtree(self.journal_dir)
+            try:
+                with open(os.path.join(self.journal_dir, "ops.json"), encoding="utf-8") as f:
+                    ops = json.load(f)
+            except FileNotFoundError:
+                # ops.json is written before the commit point, so only the final
+                # clean-up can have removed it: everything was applied already.
+                ops = None
+            if ops is not None:
+                self._apply(ops, os.path.join(self.journal_dir, "files"))
+            self._retire_journal()
+        volume_folder = os.path.dirname(self.journal_dir)
+        for name in os.listdir(volume_folder):
+            if name.startswith("retired-"):  # a clean-up cut short by a kill
+                shutil.rmtree(os.path.join(volume_folder, name), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(self.staging_dir):
                 shutil.rmtree(os.path.join(self.staging_dir, name), ignore_errors=True)
+
+    def _retire_journal(self) -> None:
+        """Remove an applied journal: renamed away first (atomic), then deleted.
+
+        Deleting it in place could be cut short by a kill half way, leaving a
+        journal folder without its ops.json.
+        """
+        retired = os.path.join(os.path.dirname(self.journal_dir), f"retired-{uuid.uuid4().hex}")
+        os.rename(self.journal_dir, retired)
+        shutil.rmtree(retired, ignore_errors=True)
 
     @contextlib.contextmanager
     def locked(self, *, exclusive: bool) -> Iterator[None]:
@@ -564,7 +584,7 @@ class _VolumeStore:
             raise
         os.rename(txn.folder, self.journal_dir)  # the commit point
         self._apply(ops, os.path.join(self.journal_dir, "files"))
-        shutil.rmtree(self.journal_dir)
+        self._retire_journal()
         put_stats: dict[str, os.stat_result] = {}
         for op in ops:
             if op[0] == "put":
