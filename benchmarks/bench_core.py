@@ -269,7 +269,7 @@ def rotated(items: list[Any], by: int) -> list[Any]:
     return items[by:] + items[:by]
 
 
-def storage_root(requested: str | None) -> tuple[Path, str]:
+def storage_root(requested: str | None, prefix: str = "volstore-bench-") -> tuple[Path, str]:
     """A fresh folder for the run, on tmpfs when the machine has one; and what it is on."""
     if requested:
         base, kind = Path(requested), "given by --dir"
@@ -278,7 +278,7 @@ def storage_root(requested: str | None) -> tuple[Path, str]:
     else:
         base, kind = Path(tempfile.gettempdir()), "no tmpfs: the temporary folder (a disk?)"
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="volstore-bench-", dir=base)), f"{base} - {kind}"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base)), f"{base} - {kind}"
 
 
 def bench_writes(results: Results, workload: Workload, root: Path, repetitions: int) -> None:

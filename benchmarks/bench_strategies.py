@@ -56,7 +56,7 @@ import pydantic
 import volstore
 import volstore.modal
 from benchmarks._peers import SeedFiles, SQLitePeer, TinyDBPeer, user_hash
-from benchmarks.bench_core import make_schedules
+from benchmarks.bench_core import make_schedules, storage_root
 from models import Schedule
 from volstore.testing._emulator import CommitCost, EmulatedVolume, Mount, VolumeEmulator
 
@@ -1311,18 +1311,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def storage_root(requested: str | None) -> tuple[Path, str]:
-    """A fresh folder for the run, on tmpfs when the machine has one; and what it is on."""
-    if requested:
-        base, kind = Path(requested), "given by --dir"
-    elif os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        base, kind = Path("/dev/shm"), "tmpfs (/dev/shm)"
-    else:
-        base, kind = Path(tempfile.gettempdir()), "no tmpfs: the temporary folder (a disk?)"
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="volstore-strategies-", dir=base)), f"{base}: {kind}"
-
-
 STRATEGY_LABELS = {
     "per_write": "commit per write",
     "every_n": "commit every N",
@@ -1564,7 +1552,7 @@ def main(argv: list[str]) -> int:
         out = DEFAULT_OUT
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    root, storage = storage_root(args.dir)
+    root, storage = storage_root(args.dir, prefix="volstore-strategies-")
 
     def log(message: str) -> None:
         print(message, flush=True)
