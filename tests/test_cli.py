@@ -350,7 +350,7 @@ def test_gc_retention_refuses_flat_types(target: Target) -> None:
 
 
 def test_gc_confirms_interactively(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli.maintain, "_interactive", lambda: True)
     declined = target.run("gc", "--older-than", "30", input="n\n")
     assert declined.exit_code == 0
     assert "nothing deleted" in declined.stderr

@@ -1,0 +1,289 @@
+"""Keeping a store healthy: ``check``, ``gc`` and ``migrate``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .._errors import CorruptObjectError
+from .._keys import is_user_folder
+from .._model import ModelSpec
+from .._store import Store
+from . import _files
+from .config import JsonFlag, Options, SkipInvalid, repository, session
+from .config import spec_of_type as _spec_of_type
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError
+from .inspect import type_folders
+from .output import ProgressBars, emit_json, jsonable, note, stdout
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+def check_command(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Remove temporary files; move corrupt and misplaced files into the "
+            "quarantine folder (never deleted).",
+        ),
+    ] = False,
+    max_findings: Annotated[
+        int,
+        typer.Option("--max-findings", min=0, help="Findings kept per kind (all are counted)."),
+    ] = 1000,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Check the store's integrity: corrupt, temporary, misplaced and unknown files.
+
+    Exit code 1 when anything was found (also after --repair: it reports what it repaired).
+    """
+    from .._check import check_store
+
+    with session(ctx, json_flag) as (opts, store):
+        if not store.models:
+            note(
+                "warning: no models are registered, so every file is reported as unknown "
+                "(pass --models IMPORT.PATH or set [tool.volstore] models in pyproject.toml)"
+            )
+        with ProgressBars(opts) as progress:
+            task = progress.task("checking the store")
+            report = check_store(store, repair=repair, max_findings=max_findings)
+            progress.done(task)
+        if opts.json:
+            emit_json(
+                {
+                    "ok": report.ok,
+                    "summary": report.summary(),
+                    "truncated": report.truncated,
+                    **jsonable(report),
+                }
+            )
+        else:
+            _print_check(report)
+        if not report.ok:
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+def _print_check(report: Any) -> None:
+    findings = report.findings()
+    if findings:
+        table = Table(box=None, header_style="bold")
+        table.add_column("KIND", no_wrap=True)
+        table.add_column("PATH", overflow="fold")
+        table.add_column("REASON", overflow="fold")
+        if report.repaired:
+            table.add_column("ACTION", overflow="fold")
+        for finding in findings:
+            row = [Text(finding.kind), Text(finding.path), Text(finding.reason)]
+            if report.repaired:
+                row.append(Text(finding.action or ""))
+            table.add_row(*row)
+        stdout().print(table)
+    if report.truncated:
+        note("some findings were counted but not listed: raise --max-findings")
+    note(("ok: " if report.ok else "problems found: ") + report.summary())
+
+
+# -- gc ------------------------------------------------------------------------------------------
+
+
+def gc_command(
+    ctx: typer.Context,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            min=0,
+            metavar="DAYS",
+            help="Retention: delete objects of time-bucketed types older than this many days.",
+            show_default=False,
+        ),
+    ] = None,
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", "-t", help="Only this type (repeatable).", show_default=False),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before deleting (scripts).")
+    ] = False,
+    skip_invalid: SkipInvalid = False,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Retention (--older-than DAYS, time-bucketed types) and empty-folder cleanup (every type)."""
+    with session(ctx, json_flag) as (opts, store):
+        models = store.models
+        specs = (
+            [_spec_of_type(store, t) for t in types]
+            if types
+            else [models[name] for name in sorted(models)]
+        )
+        if not specs:
+            raise CliError(
+                "no models are registered: pass --models IMPORT.PATH or set "
+                "[tool.volstore] models in pyproject.toml",
+                EXIT_USAGE,
+            )
+        retained = [s for s in specs if s.time_field is not None]
+        cutoff = datetime.now(timezone.utc) - timedelta(days=older_than or 0)
+        if older_than is not None:
+            if types and len(retained) < len(specs):
+                flat = ", ".join(s.resource_type for s in specs if s.time_field is None)
+                raise typer.BadParameter(
+                    f"{flat}: not time-bucketed; retention applies to time-bucketed types only",
+                    param_hint="--older-than",
+                )
+            if not retained:
+                note("no time-bucketed types: --older-than has nothing to delete")
+            elif not yes:
+                _confirm_retention(retained, cutoff)
+        skipped_files: list[CorruptObjectError] = []
+        on_error: Any = skipped_files.append if skip_invalid else "raise"
+        results = []
+        with ProgressBars(opts) as progress:
+            for spec in specs:
+                task = progress.task(f"collecting {spec.resource_type}")
+                result: dict[str, Any] = {"type": spec.resource_type}
+                if spec.time_field is not None:
+                    repo = repository(store, spec)
+                    if older_than is not None:
+                        result["retention"] = repo.purge_older_than(cutoff, on_error=on_error)
+                    result["cleanup"] = repo.remove_empty_folders()
+                else:
+                    result["cleanup"] = {"removed_folders": _remove_empty_user_folders(store, spec)}
+                progress.done(task)
+                results.append(jsonable(result))
+        for error in skipped_files:
+            note(f"skipped: {error}")
+        skipped = sorted(set(type_folders(store)) - set(models)) if not types else []
+        _report_gc(opts, results, skipped)
+
+
+def _report_gc(opts: Options, results: list[dict[str, Any]], skipped: list[str]) -> None:
+    removed_objects = sum(r.get("retention", {}).get("removed_objects", 0) for r in results)
+    removed_folders = sum(
+        len(r.get("retention", {}).get("removed_folders", ()))
+        + len(r["cleanup"].get("removed_folders", ()))
+        for r in results
+    )
+    if opts.json:
+        emit_json(
+            {
+                "types": results,
+                "removed_objects": removed_objects,
+                "removed_folders": removed_folders,
+                "skipped_types": skipped,
+            }
+        )
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("TYPE", no_wrap=True)
+    table.add_column("OBJECTS REMOVED", justify="right")
+    table.add_column("BUCKETS REMOVED", justify="right")
+    table.add_column("EMPTY FOLDERS REMOVED", justify="right")
+    for r in results:
+        retention = r.get("retention")
+        table.add_row(
+            Text(r["type"]),
+            str(retention["removed_objects"]) if retention else "-",
+            str(len(retention["removed_folders"])) if retention else "-",
+            str(len(r["cleanup"].get("removed_folders", ()))),
+        )
+    stdout().print(table)
+    for r in results:
+        for part in (r.get("retention") or {}, r["cleanup"]):
+            for stray in (*part.get("stray_folders", ()), *part.get("stray_files", ())):
+                note(f"warning: left alone (not part of the layout): {stray}")
+    for name in skipped:
+        note(f"skipped {name}: no model registered for it")
+    note(f"removed {removed_objects} objects and {removed_folders} folders")
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def _confirm_retention(specs: Sequence[ModelSpec], cutoff: datetime) -> None:
+    what = ", ".join(s.resource_type for s in specs)
+    question = f"Delete every {what} object older than {cutoff:%Y-%m-%d %H:%M} UTC?"
+    if not _interactive():
+        raise CliError(
+            f"gc --older-than deletes data ({what} before {cutoff:%Y-%m-%d %H:%M} UTC): "
+            "pass --yes to confirm",
+            EXIT_USAGE,
+        )
+    if not typer.confirm(question, default=False, err=True):
+        note("nothing deleted")
+        raise typer.Exit(EXIT_OK)
+
+
+def _remove_empty_user_folders(store: Store, spec: ModelSpec) -> list[str]:
+    """Remove the empty user folders of a (not time-bucketed) type; return them; one commit."""
+    length = store.hasher.length
+    removed: list[str] = []
+    for entry in sorted(store.list_folder(spec.resource_type), key=lambda e: e.name):
+        if not entry.is_dir or not is_user_folder(entry.name, length):
+            continue
+        path = f"{spec.resource_type}/{entry.name}"
+        if _files.remove_folder_if_empty(store, path):
+            removed.append(path)
+    if removed:
+        store.commit()
+    return removed
+
+
+# -- migrate -------------------------------------------------------------------------------------
+
+
+def migrate_command(
+    ctx: typer.Context,
+    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="A resource type.")],
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Objects rewritten per commit.")
+    ] = 500,
+    skip_invalid: SkipInvalid = False,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Rewrite every object of a type in its current schema version and codec.
+
+    One commit per chunk; a migration stopped part way is simply run again.
+    """
+    from .._migrate import migrate
+
+    with session(ctx, json_flag) as (opts, store):
+        spec = _spec_of_type(store, type_name)
+        with ProgressBars(opts) as progress:
+            task = progress.task(f"migrating {spec.resource_type}")
+
+            def report_progress(done: int, total: int) -> None:
+                progress.update(task, done, total)
+
+            report = migrate(
+                store,
+                spec.cls,
+                chunk_size=chunk_size,
+                progress=report_progress,
+                on_error="skip" if skip_invalid else "raise",
+            )
+        if opts.json:
+            emit_json(report)
+            return
+        stdout().print(
+            Text(
+                f"{spec.resource_type}: {report.total} objects, {report.rewritten} rewritten, "
+                f"{report.already_current} already current, {report.commits} commits"
+            )
+        )
+        for error in report.errors:
+            note(f"skipped: {error}")
+
+
+__all__ = ["check_command", "gc_command", "migrate_command"]
