@@ -26,7 +26,7 @@ typer_testing = pytest.importorskip("typer.testing")
 
 import volstore  # noqa: E402
 import volstore.modal  # noqa: E402
-from models import Event, Schedule  # noqa: E402
+from models import Event, Profile, Schedule  # noqa: E402
 from volstore import cli  # noqa: E402
 from volstore.testing import VolumeEmulator  # noqa: E402
 
@@ -624,3 +624,119 @@ def test_python_dash_m_volstore(target: Target) -> None:
     assert done.returncode == 0, done.stderr
     document = json.load(io.StringIO(done.stdout))
     assert {row["type"] for row in document["types"]} >= {"schedules", "events"}
+
+
+# -- one-line errors (issue 13, item 13) ---------------------------------------------------------
+
+
+def plant_invalid_schedule(store: volstore.Store, object_id: str = "broken") -> str:
+    """A stored schedule that parses but does not validate: ``name`` is a number."""
+    path = store.path_for(volstore.spec_of(Schedule), "ada", object_id)
+    document = {"id": object_id, "user_id": "ada", "name": 5, "cron": "* * * * *"}
+    store.apply({path: json.dumps(document).encode()}, [])
+    return path
+
+
+def assert_one_clean_line(text: str) -> None:
+    """Pydantic's internals never reach the terminal."""
+    for leak in ("validation error", "For further information", "[type=", "json-or-python"):
+        assert leak not in text, text
+
+
+def test_show_bad_data_error_is_one_line_naming_file_field_and_reason(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    result = target.run("show", "schedules", "ada", "broken")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"error: bad stored data: {path}: name: Input should be a valid string, not int "
+        "(pass --skip-invalid to skip such files)\n"
+    )
+
+
+def test_export_bad_data_errors_are_one_line(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    failed = target.run("export", "schedules")
+    assert failed.exit_code == 4
+    assert len(failed.stderr.splitlines()) == 1
+    assert f"{path}: name: Input should be a valid string, not int" in failed.stderr
+    assert_one_clean_line(failed.stderr)
+
+    skipped = target.run("export", "schedules", "--skip-invalid")
+    assert skipped.exit_code == 0
+    assert skipped.stderr == f"skipped: {path}: name: Input should be a valid string, not int\n"
+
+
+def test_check_table_reasons_are_one_line(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a row per line: no cell wraps
+    path = plant_invalid_schedule(target.store)
+    profile = target.store.path_for(volstore.spec_of(Profile), "ada", "p1")  # an attrs model
+    target.store.apply({profile: b'{"id": "p1", "user_id": "ada", "created_at": "x"}'}, [])
+    result = target.run("check")
+    assert result.exit_code == 1
+    assert_one_clean_line(result.stdout)
+    rows = {line.split()[1]: " ".join(line.split()[2:]) for line in result.stdout.splitlines()}
+    assert rows[path] == "name: Input should be a valid string, not int"
+    assert rows[profile] == (
+        "display_name: Field required; "
+        "created_at: Input should be a valid datetime or date, input is too short"
+    )
+
+
+def test_verbose_prints_the_full_error_below_its_line(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    result = invoke(*target.args, "-v", "--models", "models", "show", "schedules", "ada", "broken")
+    assert result.exit_code == 4
+    lines = result.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    assert path in lines[error]
+    assert "1 validation error for Schedule" in "\n".join(lines[error + 1 :])
+
+
+def test_error_lines_are_bounded_and_keep_no_pydantic_internals() -> None:
+    text = (
+        "3 validation errors for json-or-python[json=function-after[build(), typed-dict]]\n"
+        "name\n"
+        "  Input should be a valid string [type=string_type, input_value=5, input_type=int]\n"
+        "    For further information visit https://errors.pydantic.dev/2.14/v/string_type\n"
+        "tags.0\n"
+        "  Input should be a valid string [type=string_type, input_value=None, "
+        "input_type=NoneType]\n"
+        "    For further information visit https://errors.pydantic.dev/2.14/v/string_type\n"
+        "cron\n"
+        "  Field required [type=missing, input_value={'id': 'x'}, input_type=dict]\n"
+        "    For further inform ..."
+    )
+    expected = (
+        "name: Input should be a valid string, not int; "
+        "tags.0: Input should be a valid string, not None; cron: Field required"
+    )
+    assert cli.errors.reason_line(text) == expected
+    joined = "; ".join(line.strip() for line in text.splitlines())  # as check reports it
+    assert cli.errors.reason_line(joined) == expected
+    assert cli.errors.reason_line("Invalid JSON: EOF at line 1\nmore") == (
+        "Invalid JSON: EOF at line 1; more"
+    )
+
+    huge = volstore.CorruptObjectError("t/u/x.json", "x" * 100_000 + "\n" + "y" * 10)
+    line = cli.errors.describe(huge)
+    assert "\n" not in line
+    assert line.startswith("t/u/x.json: xxx")
+    assert len(line) <= len("t/u/x.json: ") + cli.errors.MAX_LINE
+
+
+def test_usage_errors_are_one_line(target: Target) -> None:
+    result = target.run("ls", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert "see 'volstore ls -h'" in result.stderr
+    unknown = invoke("--no-such-option", "ls")
+    assert unknown.exit_code == 2
+    assert len(unknown.stderr.splitlines()) == 1
+
+
+def test_export_bad_user_is_a_usage_error(target: Target) -> None:
+    result = target.run("export", "schedules", "--user", "../x")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "user id '../x'" in result.stderr

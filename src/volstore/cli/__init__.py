@@ -17,7 +17,7 @@ The CLI is thin: it calls the library. Its modules:
 
 - ``app``: the typer app, the global options, ``main``;
 - ``output``: stdout and stderr, JSON, progress bars;
-- ``errors``: exit codes and the one place that reports errors;
+- ``errors``: exit codes and the one formatter of error lines;
 - ``config``: the options, the project's models, opening the store;
 - ``inspect``: ``ls``, ``show``, ``stats``; ``maintain``: ``check``, ``gc``,
   ``migrate``; ``export``: ``export``;

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, USER_HASH_KEY_ENV
@@ -19,6 +22,37 @@ from .config import (
     JsonFlag,
     Options,
 )
+from .errors import EXIT_USAGE, usage_line
+from .output import note
+
+
+class _Group(TyperGroup):
+    """The ``volstore`` group: usage errors on one line."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; a usage error is one line on stderr (exit code 2), as every error is."""
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            note("aborted")
+            sys.exit(1)
+        except typer.TyperException as exc:  # click's exceptions, as typer vendors them
+            if type(exc).__name__ != "NoArgsIsHelpError":  # the help was printed instead
+                note(f"error: {usage_line(exc)}")
+            sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _version_callback(value: bool) -> None:
@@ -29,6 +63,7 @@ def _version_callback(value: bool) -> None:
 
 app = typer.Typer(
     name="volstore",
+    cls=_Group,
     help="Inspect and maintain a volstore store: a local folder or a Modal Volume.",
     epilog="Exit codes: 0 ok, 1 findings (check found problems, show found nothing), "
     "2 usage error, 3 the store cannot be opened or reached, 4 bad stored data. "
@@ -114,6 +149,15 @@ def _main(
             help="Seconds to wait for Modal to answer before giving up (exit code 3).",
         ),
     ] = DEFAULT_CONNECT_TIMEOUT,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Say where the models came from and which store is open; "
+            "print errors in full below their one line.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -144,6 +188,7 @@ def _main(
         user_hash_key=user_hash_key or None,
         progress=progress,
         connect_timeout=connect_timeout,
+        verbose=verbose,
     )
 
 

@@ -41,6 +41,7 @@ class Options:
     user_hash_key: str | None = None
     progress: bool | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    verbose: bool = False
 
 
 def options(ctx: typer.Context, json_flag: bool = False) -> Options:
@@ -291,7 +292,7 @@ def _probe(volume: Any, name: str, timeout: float) -> None:
 def session(ctx: typer.Context, json_flag: bool = False) -> Iterator[tuple[Options, Store]]:
     """Open the store for one command, report its errors, close it at the end."""
     opts = options(ctx, json_flag)
-    with reporting():
+    with reporting(verbose=opts.verbose):
         store = open_store(opts)
         try:
             yield opts, store

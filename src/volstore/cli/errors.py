@@ -1,16 +1,33 @@
-"""Exit codes, and the one place that turns an error into the line the command line prints."""
+"""Exit codes, and the one place that turns an error into the line the command line prints.
+
+Every error is one line on stderr, ``error: ...``, never a traceback nor a
+library's multi-line dump; ``--verbose`` adds the full text below it. Bad
+stored data reads ``path: field: reason``: a pydantic ValidationError becomes
+its fields and messages, without pydantic's internals (schema names,
+``[type=...]`` tags, documentation links). Lines are bounded, so a huge
+corrupt file cannot flood the terminal.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
+import pydantic
 import typer
 
-from .._errors import BackendError, CorruptObjectError, LayoutMismatchError, ModelDefinitionError
+from .._errors import (
+    BackendError,
+    CorruptObjectError,
+    InvalidKeyError,
+    LayoutMismatchError,
+    ModelDefinitionError,
+)
 from .output import note
 
 EXIT_OK = 0
@@ -20,6 +37,9 @@ EXIT_UNAVAILABLE = 3
 EXIT_BAD_DATA = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away
+
+MAX_LINE = 300  # characters of a reason on one line (the file's path comes on top)
+MAX_PROBLEMS = 3  # fields named in one line; the rest are counted
 
 
 class CliError(Exception):
@@ -35,16 +55,176 @@ class StoreUnavailableError(CliError):
         super().__init__(message, EXIT_UNAVAILABLE)
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    note(f"error: {message}")
+# -- one line per error --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One validation problem: the field (dotted, "" for the whole document) and what is wrong."""
+
+    field: str
+    message: str
+    found: str | None = None  # the type of the value found, for "should be a valid X" errors
+
+    def __str__(self) -> str:
+        text = self.message + (f", not {self.found}" if self.found else "")
+        return f"{self.field}: {text}" if self.field else text
+
+
+def describe(exc: BaseException) -> str:
+    """An error on one bounded line; bad stored data as ``path: field: reason``."""
+    if isinstance(exc, CorruptObjectError):
+        return f"{exc.path}: {_corrupt_reason(exc)}"
+    return one_line(str(exc)) or type(exc).__name__
+
+
+def reason_line(reason: str) -> str:
+    """A stored file's reason (as ``CheckReport`` findings carry it) on one bounded line.
+
+    Understands pydantic's validation text, multi-line or already joined with
+    ``"; "``: it becomes ``field: message`` items.
+    """
+    problems, total = _parse_validation_text(reason)
+    if problems:
+        return _render(problems, total)
+    return one_line(reason)
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """Any text on one bounded line: lines joined with ``"; "``, documentation links dropped."""
+    lines = (line.strip() for line in text.splitlines())
+    return _bound("; ".join(line for line in lines if line and not _is_link(line)), limit)
+
+
+def details(exc: BaseException) -> str:
+    """The full text of an error and of the errors that caused it (for ``--verbose``)."""
+    if isinstance(exc, CorruptObjectError):
+        # Its reason is the cause's text, shortened: say the cause's in full, once.
+        cause = exc.__cause__
+        return f"{exc.path}: {cause if cause is not None else exc.reason}"
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        prefix = "caused by " if parts else ""
+        parts.append(f"{prefix}{kind.__module__}.{kind.__qualname__}: {current}")
+        current = current.__cause__
+    return "\n".join(parts)
+
+
+def _corrupt_reason(exc: CorruptObjectError) -> str:
+    validation = _validation_error(exc)
+    if validation is None:
+        return reason_line(exc.reason)
+    problems = [
+        _Problem(
+            ".".join(str(part) for part in error["loc"]),
+            error["msg"],
+            _type_name(type(error["input"]).__name__) if _is_type_error(error["type"]) else None,
+        )
+        for error in validation.errors(include_url=False)[:MAX_PROBLEMS]
+    ]
+    return _render(problems, validation.error_count())
+
+
+def _validation_error(exc: BaseException) -> pydantic.ValidationError | None:
+    seen: set[int] = set()
+    current = exc.__cause__
+    while current is not None and id(current) not in seen:
+        if isinstance(current, pydantic.ValidationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def _is_type_error(kind: str) -> bool:
+    # string_type, int_type, list_type, model_type, ...: "Input should be a valid X".
+    return kind.endswith("_type")
+
+
+def _type_name(name: str) -> str:
+    return "None" if name == "NoneType" else name
+
+
+def _render(problems: Sequence[_Problem], total: int) -> str:
+    shown = problems[:MAX_PROBLEMS]
+    text = "; ".join(str(problem) for problem in shown)
+    if total > len(shown):
+        text += f" (and {total - len(shown)} more)"
+    return _bound(text)
+
+
+def _bound(text: str, limit: int = MAX_LINE) -> str:
+    return text if len(text) <= limit else text[: limit - 4].rstrip() + " ..."
+
+
+def _is_link(line: str) -> bool:
+    return line.startswith("For further inform")  # pydantic's documentation link, maybe cut
+
+
+_HEADER = re.compile(r"^\d+ validation errors? for ")
+_TAG = re.compile(r"\s*\[type=(?P<type>\w+)")
+_INPUT_TYPE = re.compile(r"input_type=(?P<found>\w+)\]\s*$")
+
+
+def _parse_validation_text(text: str) -> tuple[list[_Problem], int]:
+    """The problems of pydantic's ``str(ValidationError)``, and how many it announced.
+
+    The text is a header (``3 validation errors for Schedule``), then per error
+    a line with the field (absent for the whole document), a line with the
+    message and a ``[type=..., input_value=..., input_type=...]`` tag, and a
+    documentation link. It may be cut short, or joined into one line.
+    """
+    stripped = text.strip()
+    header = _HEADER.match(stripped)
+    if header is None:
+        return [], 0
+    lines = stripped.splitlines() if "\n" in stripped else stripped.split("; ")
+    total = int(stripped.split(" ", 1)[0])
+    problems: list[_Problem] = []
+    field = ""
+    for raw in lines[1:]:
+        line = raw.strip()
+        if not line or _is_link(line):
+            continue
+        tag = _TAG.search(line)
+        if tag is None:
+            field = line  # the next message's field
+            continue
+        found = _INPUT_TYPE.search(line) if _is_type_error(tag["type"]) else None
+        found_type = _type_name(found["found"]) if found is not None else None
+        problems.append(_Problem(field, line[: tag.start()], found_type))
+        field = ""
+    return problems, max(total, len(problems))
+
+
+def note_skipped(errors: Iterable[CorruptObjectError], *, verbose: bool) -> None:
+    """One ``skipped: path: field: reason`` line per file left out (``--skip-invalid``)."""
+    for error in errors:
+        note(f"skipped: {describe(error)}")
+        if verbose:
+            note(_indent(details(error)))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+# -- turning errors into exit codes ----------------------------------------------------------------
+
+
+def fail(
+    message: str, code: int, exc: BaseException | None = None, *, verbose: bool = False
+) -> NoReturn:
+    """Print ``error: message`` (one line; with ``verbose``, ``exc`` in full below) and exit."""
+    # The parts of a message are bounded already; this bound only keeps a line a line.
+    note(f"error: {one_line(message, limit=4 * MAX_LINE)}")
+    if verbose and exc is not None:
+        note(_indent(details(exc)))
     raise typer.Exit(code)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's text (Modal's and the OS's errors say it there)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_modal_error(exc: BaseException) -> bool:
@@ -52,8 +232,11 @@ def _is_modal_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def reporting() -> Iterator[None]:
-    """Turn the errors a command expects into one line on stderr and an exit code."""
+def reporting(*, verbose: bool = False) -> Iterator[None]:
+    """Turn the errors a command expects into one line on stderr and an exit code.
+
+    ``verbose`` prints each error in full below its line.
+    """
     try:
         yield
     except (typer.Exit, typer.Abort, typer.BadParameter):
@@ -66,21 +249,41 @@ def reporting() -> Iterator[None]:
             os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except CliError as exc:
-        fail(str(exc), exc.code)
+        fail(str(exc), exc.code, exc, verbose=verbose)
     except LayoutMismatchError as exc:
-        fail(f"cannot open the store: {exc}", EXIT_UNAVAILABLE)
+        fail(f"cannot open the store: {exc}", EXIT_UNAVAILABLE, exc, verbose=verbose)
     except CorruptObjectError as exc:
-        fail(f"bad stored data: {exc} (pass --skip-invalid to skip such files)", EXIT_BAD_DATA)
-    except ModelDefinitionError as exc:
-        fail(str(exc), EXIT_USAGE)
+        fail(
+            f"bad stored data: {describe(exc)} (pass --skip-invalid to skip such files)",
+            EXIT_BAD_DATA,
+            exc,
+            verbose=verbose,
+        )
+    except (ModelDefinitionError, InvalidKeyError) as exc:  # a model, or a key given
+        fail(describe(exc), EXIT_USAGE, exc, verbose=verbose)
     except (BackendError, OSError) as exc:
-        fail(f"storage error: {first_line(exc)}", EXIT_UNAVAILABLE)
+        fail(f"storage error: {first_line(exc)}", EXIT_UNAVAILABLE, exc, verbose=verbose)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
         if _is_modal_error(exc):
-            fail(f"Modal error: {first_line(exc)}", EXIT_UNAVAILABLE)
+            fail(f"Modal error: {first_line(exc)}", EXIT_UNAVAILABLE, exc, verbose=verbose)
         raise
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (Modal's and the OS's errors say it there)."""
+    text = str(exc).strip()
+    return _bound(text.splitlines()[0]) if text else type(exc).__name__
+
+
+def usage_line(exc: Any) -> str:
+    """A usage error (typer's) on one line, with where to find help."""
+    message = one_line(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.help_option_names:
+        message += f" (see '{ctx.command_path} {ctx.help_option_names[0]}')"
+    return message
 
 
 __all__ = [
@@ -93,7 +296,13 @@ __all__ = [
     "EXIT_USAGE",
     "CliError",
     "StoreUnavailableError",
+    "describe",
+    "details",
     "fail",
     "first_line",
+    "note_skipped",
+    "one_line",
+    "reason_line",
     "reporting",
+    "usage_line",
 ]

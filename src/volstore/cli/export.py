@@ -17,7 +17,7 @@ import typer
 from .._errors import CorruptObjectError, InvalidKeyError
 from .._model import ModelSpec
 from .config import SkipInvalid, repository, session, spec_of_type
-from .errors import EXIT_USAGE, CliError
+from .errors import EXIT_USAGE, CliError, note_skipped
 from .output import ProgressBars, note
 
 
@@ -91,6 +91,8 @@ def export_command(
         skipped: list[CorruptObjectError] = []
         on_error: Any = skipped.append if skip_invalid else "raise"
         try:
+            if user is not None:
+                store.hasher(user)  # checks the user id now: iter() is lazy
             objects: Iterable[Any] = (
                 repo.scan(on_error=on_error) if user is None else repo.iter(user, on_error=on_error)
             )
@@ -115,8 +117,7 @@ def export_command(
                     writer.writerow([_cell(document.get(column)) for column in columns])
                     count += 1
                     progress.advance(task)
-        for error in skipped:
-            note(f"skipped: {error}")
+        note_skipped(skipped, verbose=opts.verbose)
         if output is not None:
             note(f"exported {count} {spec.resource_type} objects to {output}")
 

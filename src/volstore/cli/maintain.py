@@ -18,7 +18,7 @@ from .._store import Store
 from . import _files
 from .config import JsonFlag, Options, SkipInvalid, repository, session
 from .config import spec_of_type as _spec_of_type
-from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError, note_skipped, reason_line
 from .inspect import type_folders
 from .output import ProgressBars, emit_json, jsonable, note, stdout
 
@@ -67,12 +67,12 @@ def check_command(
                 }
             )
         else:
-            _print_check(report)
+            _print_check(report, verbose=opts.verbose)
         if not report.ok:
             raise typer.Exit(EXIT_FINDINGS)
 
 
-def _print_check(report: Any) -> None:
+def _print_check(report: Any, *, verbose: bool) -> None:
     findings = report.findings()
     if findings:
         table = Table(box=None, header_style="bold")
@@ -82,7 +82,9 @@ def _print_check(report: Any) -> None:
         if report.repaired:
             table.add_column("ACTION", overflow="fold")
         for finding in findings:
-            row = [Text(finding.kind), Text(finding.path), Text(finding.reason)]
+            # One line of reason per file (``path: field: reason``); --verbose: all of it.
+            reason = finding.reason if verbose else reason_line(finding.reason)
+            row = [Text(finding.kind), Text(finding.path), Text(reason)]
             if report.repaired:
                 row.append(Text(finding.action or ""))
             table.add_row(*row)
@@ -160,8 +162,7 @@ def gc_command(
                     result["cleanup"] = {"removed_folders": _remove_empty_user_folders(store, spec)}
                 progress.done(task)
                 results.append(jsonable(result))
-        for error in skipped_files:
-            note(f"skipped: {error}")
+        note_skipped(skipped_files, verbose=opts.verbose)
         skipped = sorted(set(type_folders(store)) - set(models)) if not types else []
         _report_gc(opts, results, skipped)
 
@@ -282,8 +283,7 @@ def migrate_command(
                 f"{report.already_current} already current, {report.commits} commits"
             )
         )
-        for error in report.errors:
-            note(f"skipped: {error}")
+        note_skipped(report.errors, verbose=opts.verbose)
 
 
 __all__ = ["check_command", "gc_command", "migrate_command"]
