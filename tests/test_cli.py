@@ -740,3 +740,65 @@ def test_export_bad_user_is_a_usage_error(target: Target) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ")
     assert "user id '../x'" in result.stderr
+
+
+# -- a new user's first day (issue 13, item 17) --------------------------------------------------
+
+
+def test_ls_outside_a_project_hints_how_to_name_the_models(target: Target) -> None:
+    result = invoke(*target.args, "ls")
+    assert result.exit_code == 0
+    assert "(no model)" in result.stdout
+    assert "hint: no model claims events, schedules" in result.stderr
+    assert "--models" in result.stderr
+    assert "[tool.volstore] models" in result.stderr
+    assert "no pyproject.toml" in result.stderr
+    stats = invoke(*target.args, "stats")
+    assert "hint: no model claims" in stats.stderr
+
+
+def test_models_option_naming_a_module_without_models_warns(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (target.tmp / "cli_no_models_here.py").write_text("VALUE = 1\n")
+    result = invoke(*target.args, "-m", "cli_no_models_here", "ls")
+    assert result.exit_code == 0
+    assert "'cli_no_models_here' holds no volstore models" in result.stderr
+    assert "models: --models cli_no_models_here" in result.stderr
+
+
+def test_models_come_from_the_project_root_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
+) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "sub").mkdir(parents=True)
+    (outer / "pyproject.toml").write_text('[tool.volstore]\nmodels = ["models"]\n')
+    (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
+    monkeypatch.chdir(inner / "sub")
+    result = invoke(*target.args, "ls", "--json")
+    assert {row["model"] for row in as_json(result)["types"]} == {None}  # not outer's models
+    assert f"{inner / 'pyproject.toml'} has no [tool.volstore] models" in result.stderr
+
+    repository = outer / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "sub").mkdir()
+    monkeypatch.chdir(repository / "sub")
+    beyond = invoke(*target.args, "ls", "--json")
+    assert {row["model"] for row in as_json(beyond)["types"]} == {None}
+    assert f"no pyproject.toml in {repository / 'sub'} up to the project root" in beyond.stderr
+
+
+def test_verbose_says_which_pyproject_the_models_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
+) -> None:
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.volstore]\nmodels = ["models"]\n')
+    monkeypatch.chdir(project / "sub")
+    result = invoke("-v", *target.args, "ls", "--json")
+    assert result.exit_code == 0
+    assert (
+        f"models: [tool.volstore] models of {project / 'pyproject.toml'}: models" in result.stderr
+    )
+    assert "store: " in result.stderr

@@ -7,7 +7,7 @@
     volstore --root data export schedules --format csv --output schedules.csv
 
 Models come from ``--models IMPORT.PATH`` (repeatable) or from
-``[tool.volstore] models = [...]`` in the nearest ``pyproject.toml``.
+``[tool.volstore] models = [...]`` in the project's ``pyproject.toml``.
 
 Exit codes: 0 ok; 1 findings (``check`` found problems, ``show`` found
 nothing); 2 usage error; 3 the store cannot be opened or reached; 4 bad stored
@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .app import app, main
-from .config import Options, configured_models, load_models, open_store
+from .config import Options, configured_models, find_project, load_models, open_store
 from .errors import EXIT_BAD_DATA, EXIT_FINDINGS, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "Options",
     "app",
     "configured_models",
+    "find_project",
     "load_models",
     "main",
     "open_store",

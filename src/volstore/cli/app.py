@@ -117,7 +117,8 @@ def _main(
             "--models",
             "-m",
             help="A module (or module:Class) whose volstore models to use; repeatable "
-            "\\[default: \\[tool.volstore] models in the nearest pyproject.toml].",
+            f"\\[default: ${MODELS_ENV} (comma-separated), else \\[tool.volstore] models in "
+            "the project's pyproject.toml].",
             show_default=False,
         ),
     ] = None,
@@ -184,6 +185,7 @@ def _main(
         environment=environment,
         emulator_root=emulator_root,
         models=list(models or (env_models.split(",") if env_models else [])),
+        models_option="--models" if models else f"${MODELS_ENV}",
         json=json_flag,
         user_hash_key=user_hash_key or None,
         progress=progress,

@@ -1,7 +1,11 @@
 """What a command works on: the global options, the project's models, and the store they open.
 
 Models come from ``--models`` (or ``$VOLSTORE_MODELS``), else from
-``[tool.volstore] models`` of the nearest ``pyproject.toml`` that has that table.
+``[tool.volstore] models`` of the project's ``pyproject.toml``: the one in the
+working directory or the nearest folder above it, never above the project's
+root (the first folder holding a ``pyproject.toml``, or a version-control
+root). Where they came from is said by ``--verbose`` and by every hint about
+missing models.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ from .._model import ModelSpec
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, Store
 from . import _files
 from .errors import EXIT_USAGE, CliError, StoreUnavailableError, first_line, reporting
+from .output import note
 
 EMULATOR_ROOT_ENV = "VOLSTORE_EMULATOR_ROOT"
 VOLUME_ENV = "VOLSTORE_VOLUME"
 MODELS_ENV = "VOLSTORE_MODELS"
 DEFAULT_CONNECT_TIMEOUT = 30.0
+
+# Folders that mark a project's root when it has no pyproject.toml.
+VCS_MARKERS = (".git", ".hg", ".svn")
+
+MODELS_HINT = (
+    "name the module that declares them with --models/-m IMPORT.PATH, "
+    "or list it in [tool.volstore] models of the project's pyproject.toml"
+)
 
 
 @dataclasses.dataclass
@@ -37,11 +50,13 @@ class Options:
     environment: str | None = None
     emulator_root: Path | None = None
     models: list[str] = dataclasses.field(default_factory=list)
+    models_option: str = "--models"  # where ``models`` came from: the option or the variable
     json: bool = False
     user_hash_key: str | None = None
     progress: bool | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     verbose: bool = False
+    models_source: str = ""  # where the models came from, set when the store opens
 
 
 def options(ctx: typer.Context, json_flag: bool = False) -> Options:
@@ -74,6 +89,66 @@ SkipInvalid = Annotated[
 # -- the project's pyproject.toml ----------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """The project a folder belongs to: its root, its pyproject.toml and the models it names."""
+
+    root: Path | None  # None: no project root up to the file system's root
+    pyproject: Path | None  # None: the project has no pyproject.toml
+    models: list[str]
+
+    def describe(self, start: Path) -> str:
+        """Where models were looked for, for hints and ``--verbose``."""
+        if self.pyproject is None:
+            where = f"up to the project root {self.root}" if self.root else "or above"
+            return f"none: no pyproject.toml in {start} {where}"
+        if not self.models:
+            return f"none: {self.pyproject} has no [tool.volstore] models"
+        return f"[tool.volstore] models of {self.pyproject}: {', '.join(self.models)}"
+
+
+def find_project(start: Path | None = None) -> Project:
+    """The project of ``start`` (default: the working directory).
+
+    Walks up to the first folder holding a ``pyproject.toml`` (the project's
+    root) or a version-control root (``.git``, ``.hg``, ``.svn``), and stops
+    there: a ``pyproject.toml`` above the project is another project's.
+    Raises CliError (exit code 2) when the file is unreadable or its
+    ``[tool.volstore] models`` is not a list of import paths.
+    """
+    folder = (start or Path.cwd()).absolute()
+    for candidate in (folder, *folder.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            return Project(candidate, pyproject, _configured(pyproject))
+        if any((candidate / marker).exists() for marker in VCS_MARKERS):
+            return Project(candidate, None, [])
+    return Project(None, None, [])
+
+
+def configured_models(start: Path | None = None) -> tuple[list[str], Path | None]:
+    """``[tool.volstore] models`` of the project's pyproject.toml, and that file's folder.
+
+    ``([], None)`` when the project has no pyproject.toml (see ``find_project``).
+    """
+    project = find_project(start)
+    return project.models, project.pyproject.parent if project.pyproject else None
+
+
+def _configured(pyproject: Path) -> list[str]:
+    table = _load_toml(pyproject).get("tool", {}).get("volstore")
+    if table is None:
+        return []
+    models = table.get("models", []) if isinstance(table, dict) else None
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise CliError(
+            f"{pyproject}: [tool.volstore] models must be a list of import paths", EXIT_USAGE
+        )
+    return list(models)
+
+
 def _load_toml(path: Path) -> dict[str, Any]:
     try:
         toml = importlib.import_module("tomllib")
@@ -92,27 +167,6 @@ def _load_toml(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
     return document
-
-
-def configured_models(start: Path | None = None) -> tuple[list[str], Path | None]:
-    """``[tool.volstore] models`` of the nearest pyproject.toml with that table, and its folder."""
-    folder = (start or Path.cwd()).absolute()
-    for candidate in (folder, *folder.parents):
-        pyproject = candidate / "pyproject.toml"
-        if not pyproject.is_file():
-            continue
-        table = _load_toml(pyproject).get("tool", {}).get("volstore")
-        if table is None:
-            continue
-        models = table.get("models", []) if isinstance(table, dict) else None
-        if isinstance(models, str):
-            models = [models]
-        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise CliError(
-                f"{pyproject}: [tool.volstore] models must be a list of import paths", EXIT_USAGE
-            )
-        return list(models), candidate
-    return [], None
 
 
 # -- importing models --------------------------------------------------------------------------
@@ -135,12 +189,21 @@ def load_models(paths: Sequence[str], base: Path | None = None) -> list[type[Any
     """Import ``module`` or ``module:Class`` paths; return the model classes they hold.
 
     ``base`` (default: the working directory) goes on ``sys.path`` first, so
-    the project's own packages import as they would from its root.
+    the project's own packages import as they would from its root. Raises
+    CliError (exit code 2) when a path does not import or names no model.
     """
+    return _import_models(paths, base)[0]
+
+
+def _import_models(
+    paths: Sequence[str], base: Path | None = None
+) -> tuple[list[type[Any]], list[str]]:
+    """``load_models``, and the module paths that held no model at all."""
     folder = str((base or Path.cwd()).absolute())
     if folder not in sys.path:
         sys.path.insert(0, folder)
     found: dict[int, type[Any]] = {}
+    empty: list[str] = []
     for raw in paths:
         path = raw.strip()
         if not path:
@@ -161,16 +224,37 @@ def load_models(paths: Sequence[str], base: Path | None = None) -> list[type[Any
         classes = list(_model_classes(target))
         if attribute and not classes:
             raise CliError(f"{path} is not a volstore model", EXIT_USAGE)
+        if not classes:
+            empty.append(path)
         for cls in classes:
             found.setdefault(id(cls), cls)
-    return list(found.values())
+    return list(found.values()), empty
 
 
 def _models_for(opts: Options) -> list[type[Any]]:
+    """The models the options name; sets ``opts.models_source``; warns of empty modules."""
     if opts.models:
-        return load_models(opts.models)
-    paths, base = configured_models()
-    return load_models(paths, base) if paths else []
+        classes, empty = _import_models(opts.models)
+        opts.models_source = f"{opts.models_option} {', '.join(opts.models)}"
+    else:
+        start = Path.cwd()
+        project = find_project(start)
+        opts.models_source = project.describe(start)
+        base = project.root if project.pyproject else None
+        classes, empty = _import_models(project.models, base) if project.models else ([], [])
+    for path in empty:
+        note(
+            f"warning: {path!r} holds no volstore models "
+            "(name the module that declares them, or module:Class)"
+        )
+    if opts.verbose:
+        note(f"models: {opts.models_source}")
+    return classes
+
+
+def no_models_hint(opts: Options) -> str:
+    """What to do when models are missing, and where the CLI looked for them."""
+    return f"{MODELS_HINT} (models: {opts.models_source or 'none'})"
 
 
 # -- opening the store -------------------------------------------------------------------------
@@ -199,6 +283,8 @@ def open_store(opts: Options) -> Store:
             store = Store(root, **store_options)
     except ValueError as exc:  # a user hash key too short, say
         raise CliError(str(exc), EXIT_USAGE) from exc
+    if opts.verbose:
+        note(f"store: {store.backend.describe()}")
     store.check_layout()
     return store
 
@@ -303,7 +389,7 @@ def session(ctx: typer.Context, json_flag: bool = False) -> Iterator[tuple[Optio
 # -- the models of the store -------------------------------------------------------------------
 
 
-def spec_of_type(store: Store, name: str) -> ModelSpec:
+def spec_of_type(store: Store, name: str, opts: Options | None = None) -> ModelSpec:
     """The registered model for a resource type or a class name; BadParameter otherwise."""
     models = store.models
     if name in models:
@@ -312,12 +398,7 @@ def spec_of_type(store: Store, name: str) -> ModelSpec:
         if spec.cls.__name__.lower() == name.lower():
             return spec
     known = ", ".join(sorted(models)) or "none"
-    hint = (
-        ""
-        if models
-        else " (no models are registered: pass --models IMPORT.PATH or set "
-        "[tool.volstore] models in pyproject.toml)"
-    )
+    hint = "" if models else f"; {no_models_hint(opts or Options())}"
     raise typer.BadParameter(f"no model for type {name!r}; registered types: {known}{hint}")
 
 
@@ -341,9 +422,12 @@ __all__ = [
     "VOLUME_ENV",
     "JsonFlag",
     "Options",
+    "Project",
     "SkipInvalid",
     "configured_models",
+    "find_project",
     "load_models",
+    "no_models_hint",
     "open_store",
     "options",
     "qualname",

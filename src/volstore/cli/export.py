@@ -86,7 +86,7 @@ def export_command(
 ) -> None:
     """Stream every object of a type as JSON lines or CSV (nested values as JSON strings)."""
     with session(ctx) as (opts, store):
-        spec = spec_of_type(store, type_name)
+        spec = spec_of_type(store, type_name, opts)
         repo = repository(store, spec)
         skipped: list[CorruptObjectError] = []
         on_error: Any = skipped.append if skip_invalid else "raise"

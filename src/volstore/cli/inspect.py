@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -18,7 +18,15 @@ from .._keys import id_from_file_name, is_user_folder, is_valid_id
 from .._model import ModelSpec
 from .._store import Store
 from . import _files
-from .config import JsonFlag, Options, qualname, repository, session, spec_of_type
+from .config import (
+    JsonFlag,
+    Options,
+    no_models_hint,
+    qualname,
+    repository,
+    session,
+    spec_of_type,
+)
 from .errors import EXIT_FINDINGS
 from .output import ProgressBars, emit_json, human_bytes, note, stdout
 
@@ -50,6 +58,14 @@ def type_folders(store: Store) -> list[str]:
     return sorted(e.name for e in store.list_folder("") if e.is_dir)
 
 
+def note_unclaimed(opts: Options, names: Sequence[str]) -> None:
+    """A hint when folders have no model: how to name the models, and where the CLI looked."""
+    if not names:
+        return
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    note(f"hint: no model claims {shown}; {no_models_hint(opts)}")
+
+
 # -- ls ------------------------------------------------------------------------------------------
 
 
@@ -79,7 +95,7 @@ def ls_command(
                 raise typer.BadParameter("--user needs a TYPE", param_hint="--user")
             _ls_types(opts, store)
         else:
-            spec = spec_of_type(store, type_name)
+            spec = spec_of_type(store, type_name, opts)
             if user is None:
                 _ls_users(opts, store, spec)
             else:
@@ -107,8 +123,10 @@ def _ls_types(opts: Options, store: Store) -> None:
                     "objects": count,
                 }
             )
+    unclaimed = [str(row["type"]) for row in rows if row["model"] is None]
     if opts.json:
         emit_json({"types": rows})
+        note_unclaimed(opts, unclaimed)
         return
     if not rows:
         note("no resource types: the store is empty and no models are registered")
@@ -123,6 +141,7 @@ def _ls_types(opts: Options, store: Store) -> None:
             model += " (time-bucketed)"
         table.add_row(Text(str(row["type"])), str(row["objects"]), Text(str(model)))
     stdout().print(table)
+    note_unclaimed(opts, unclaimed)
 
 
 def _ls_users(opts: Options, store: Store, spec: ModelSpec) -> None:
@@ -213,7 +232,7 @@ def show_command(
 ) -> None:
     """Print one object as JSON (exit code 1 when there is none)."""
     with session(ctx, json_flag) as (opts, store):
-        spec = spec_of_type(store, type_name)
+        spec = spec_of_type(store, type_name, opts)
         repo = repository(store, spec)
         try:
             if spec.time_field is None:
@@ -253,7 +272,7 @@ def stats_command(
     with session(ctx, json_flag) as (opts, store):
         models = store.models
         if types:
-            names = [spec_of_type(store, t).resource_type for t in types]
+            names = [spec_of_type(store, t, opts).resource_type for t in types]
         else:
             names = sorted(set(type_folders(store)) | set(models))
         per_type: list[dict[str, Any]] = []
@@ -292,6 +311,7 @@ def stats_command(
             "bytes": sum(t["bytes"] for t in per_type),
             "users": len(users),
         }
+        unclaimed = [str(row["type"]) for row in per_type if row["model"] is None]
         if opts.json:
             emit_json(
                 {
@@ -303,6 +323,7 @@ def stats_command(
             )
         else:
             _print_stats(store, per_type, total, top_users)
+        note_unclaimed(opts, unclaimed)
 
 
 def _print_stats(
@@ -338,6 +359,7 @@ def _print_stats(
 
 __all__ = [
     "ls_command",
+    "note_unclaimed",
     "objects",
     "show_command",
     "stats_command",

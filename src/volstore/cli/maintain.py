@@ -16,7 +16,7 @@ from .._keys import is_user_folder
 from .._model import ModelSpec
 from .._store import Store
 from . import _files
-from .config import JsonFlag, Options, SkipInvalid, repository, session
+from .config import JsonFlag, Options, SkipInvalid, no_models_hint, repository, session
 from .config import spec_of_type as _spec_of_type
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError, note_skipped, reason_line
 from .inspect import type_folders
@@ -50,8 +50,8 @@ def check_command(
     with session(ctx, json_flag) as (opts, store):
         if not store.models:
             note(
-                "warning: no models are registered, so every file is reported as unknown "
-                "(pass --models IMPORT.PATH or set [tool.volstore] models in pyproject.toml)"
+                "warning: no models are registered, so every file is reported as unknown; "
+                + no_models_hint(opts)
             )
         with ProgressBars(opts) as progress:
             task = progress.task("checking the store")
@@ -123,16 +123,12 @@ def gc_command(
     with session(ctx, json_flag) as (opts, store):
         models = store.models
         specs = (
-            [_spec_of_type(store, t) for t in types]
+            [_spec_of_type(store, t, opts) for t in types]
             if types
             else [models[name] for name in sorted(models)]
         )
         if not specs:
-            raise CliError(
-                "no models are registered: pass --models IMPORT.PATH or set "
-                "[tool.volstore] models in pyproject.toml",
-                EXIT_USAGE,
-            )
+            raise CliError(f"no models are registered: {no_models_hint(opts)}", EXIT_USAGE)
         retained = [s for s in specs if s.time_field is not None]
         cutoff = datetime.now(timezone.utc) - timedelta(days=older_than or 0)
         if older_than is not None:
@@ -260,7 +256,7 @@ def migrate_command(
     from .._migrate import migrate
 
     with session(ctx, json_flag) as (opts, store):
-        spec = _spec_of_type(store, type_name)
+        spec = _spec_of_type(store, type_name, opts)
         with ProgressBars(opts) as progress:
             task = progress.task(f"migrating {spec.resource_type}")
 
