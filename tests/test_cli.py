@@ -767,6 +767,28 @@ def test_models_option_naming_a_module_without_models_warns(
     assert "models: --models cli_no_models_here" in result.stderr
 
 
+def test_demo_data_checks_clean_with_the_projects_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "demo-data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    demo = [sys.executable, str(ROOT / "examples" / "demo.py"), "--root", str(data)]
+    done = subprocess.run(demo, env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    monkeypatch.delenv("VOLSTORE_MODELS", raising=False)
+    monkeypatch.chdir(ROOT)  # as after `python3 run.py demo`: pyproject.toml names the models
+    checked = invoke("--root", str(data), "check", "--json")
+    assert checked.exit_code == 0, checked.stdout
+    assert json.loads(checked.stdout)["totals"]["unknown"] == 0
+    listed = as_json(invoke("--root", str(data), "ls", "--json"))
+    assert {row["type"]: row["model"] is not None for row in listed["types"]} == {
+        "notes": True,
+        "profiles": True,
+        "schedules": True,
+        **{row["type"]: True for row in listed["types"] if row["objects"] == 0},
+    }
+
+
 def test_models_come_from_the_project_root_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
 ) -> None:
