@@ -789,6 +789,74 @@ def test_demo_data_checks_clean_with_the_projects_models(
     }
 
 
+def test_export_accepts_json_after_the_command(target: Target) -> None:
+    result = target.run("export", "schedules", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len([json.loads(line) for line in result.stdout.splitlines()]) == 7
+
+
+def test_migrate_stops_on_bad_stored_data_exit_4(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    before = target.store.read_bytes(path)
+    failed = target.run("migrate", "schedules")
+    assert failed.exit_code == 4
+    assert f"{path}: name: Input should be a valid string, not int" in failed.stderr
+    assert target.store.read_bytes(path) == before
+
+    skipped = target.run("migrate", "schedules", "--skip-invalid", "--json")
+    report = as_json(skipped)
+    assert report["total"] == 8
+    assert report["already_current"] == 7
+    assert [error.split(":")[0] for error in report["errors"]] == [path]
+    human = target.run("migrate", "schedules", "--skip-invalid")
+    assert "7 already current, 1 skipped" in human.stdout
+    assert f"skipped: {path}: name:" in human.stderr
+
+
+def test_help_shows_no_type_on_flags_and_single_brackets() -> None:
+    for args in (["--help"], ["ls", "--help"], ["check", "--help"], ["export", "--help"]):
+        result = invoke(*args)
+        assert result.exit_code == 0
+        assert "<bool>" not in result.stdout
+        assert "[[" not in result.stdout
+    assert "ls [OPTIONS] [TYPE]" in invoke("ls", "--help").stdout
+
+
+def test_counts_are_pluralised(target: Target) -> None:
+    target.store.repository(Schedule).delete_all("bob")
+    users = target.run("ls", "schedules")
+    assert "1 user, 3 objects" in users.stderr
+    output = target.tmp / "one.jsonl"
+    exported = target.run("export", "events", "--user", "ada", "--output", str(output))
+    assert "exported 2 events objects" in exported.stderr
+    one = target.run("export", "schedules", "--user", "ada", "-o", str(output))
+    assert "exported 3 schedules objects" in one.stderr
+    target.store.repository(Schedule).delete_all("ada")
+    target.store.repository(Event).delete_all("ada")
+    target.store.repository(Schedule).put(Schedule(id="s", user_id="ada", name="n", cron="x"))
+    single = target.run("export", "schedules", "-o", str(output))
+    assert "exported 1 schedules object to" in single.stderr
+    migrated = target.run("migrate", "schedules")
+    assert "schedules: 1 object, 0 rewritten, 1 already current, 0 commits" in migrated.stdout
+    checked = target.run("check")
+    assert "checked 1 file (1 object)" in checked.stderr
+
+
+def test_keyed_store_hint_names_the_flag_and_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VOLSTORE_USER_HASH_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    keyed = volstore.Store(tmp_path / "keyed", user_hash_key="a secret key of enough length")
+    keyed.repository(Schedule).put(Schedule(id="s", user_id="ada", name="n", cron="x"))
+    result = invoke("--root", str(tmp_path / "keyed"), "-m", "models", "ls")
+    assert result.exit_code == 3
+    assert "--user-hash-key" in result.stderr
+    assert "$VOLSTORE_USER_HASH_KEY" in result.stderr
+    assert "user_hash_key=" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_models_come_from_the_project_root_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, USER_HASH_KEY_ENV
@@ -26,8 +26,27 @@ from .errors import EXIT_USAGE, usage_line
 from .output import note
 
 
+def _hide_flag_types(params: Sequence[Any]) -> None:
+    # typer prints a type after every option, "<bool>" on flags too; a flag takes no value.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class _Command(TyperCommand):
+    """A command whose help shows no type on flags."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _hide_flag_types([*self.params, self.get_help_option(ctx)])
+        super().format_help(ctx, formatter)
+
+
 class _Group(TyperGroup):
-    """The ``volstore`` group: usage errors on one line."""
+    """The ``volstore`` group: no types on flags in help, and usage errors on one line."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _hide_flag_types([*self.params, self.get_help_option(ctx)])
+        super().format_help(ctx, formatter)
 
     def main(
         self,
@@ -83,6 +102,7 @@ def _main(
         Path | None,
         typer.Option(
             "--root",
+            metavar="PATH",
             help="The store's local folder "
             f"\\[default: ${DEFAULT_ROOT_ENV}, else ./{DEFAULT_ROOT}].",
             show_default=False,
@@ -93,18 +113,22 @@ def _main(
         str | None,
         typer.Option(
             "--volume",
+            metavar="NAME",
             envvar=VOLUME_ENV,
             help="A Modal Volume by name, reached through Modal's client API (instead of --root).",
         ),
     ] = None,
     environment: Annotated[
         str | None,
-        typer.Option("--env", help="The Modal environment of --volume \\[default: Modal's]."),
+        typer.Option(
+            "--env", metavar="NAME", help="The Modal environment of --volume \\[default: Modal's]."
+        ),
     ] = None,
     emulator_root: Annotated[
         Path | None,
         typer.Option(
             "--emulator-root",
+            metavar="PATH",
             envvar=EMULATOR_ROOT_ENV,
             help="Testing aid: --volume names a volume of the offline Modal emulator "
             "rooted here (volstore.testing.VolumeEmulator), not a real Modal Volume.",
@@ -116,6 +140,7 @@ def _main(
         typer.Option(
             "--models",
             "-m",
+            metavar="IMPORT.PATH",
             help="A module (or module:Class) whose volstore models to use; repeatable "
             f"\\[default: ${MODELS_ENV} (comma-separated), else \\[tool.volstore] models in "
             "the project's pyproject.toml].",
@@ -127,6 +152,7 @@ def _main(
         str | None,
         typer.Option(
             "--user-hash-key",
+            metavar="KEY",
             envvar=USER_HASH_KEY_ENV,
             help="The secret of keyed user folders (prefer the environment variable: "
             "command lines are visible to other users).",
@@ -146,6 +172,7 @@ def _main(
         float,
         typer.Option(
             "--connect-timeout",
+            metavar="SECONDS",
             min=0.1,
             help="Seconds to wait for Modal to answer before giving up (exit code 3).",
         ),
@@ -204,7 +231,7 @@ for _name, _function in (
     ("export", export.export_command),
     ("migrate", maintain.migrate_command),
 ):
-    app.command(_name)(_function)
+    app.command(_name, cls=_Command)(_function)
 
 
 def main() -> None:

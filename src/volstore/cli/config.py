@@ -378,7 +378,7 @@ def _probe(volume: Any, name: str, timeout: float) -> None:
 def session(ctx: typer.Context, json_flag: bool = False) -> Iterator[tuple[Options, Store]]:
     """Open the store for one command, report its errors, close it at the end."""
     opts = options(ctx, json_flag)
-    with reporting(verbose=opts.verbose):
+    with reporting(verbose=opts.verbose, key_given=opts.user_hash_key is not None):
         store = open_store(opts)
         try:
             yield opts, store

@@ -28,6 +28,7 @@ from .._errors import (
     LayoutMismatchError,
     ModelDefinitionError,
 )
+from .._store import USER_HASH_KEY_ENV
 from .output import note
 
 EXIT_OK = 0
@@ -231,11 +232,28 @@ def _is_modal_error(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in ("modal", "grpclib", "synchronicity")
 
 
+# A library hint that names the Python keyword (``user_hash_key=``): on the
+# command line the key is an option or an environment variable.
+_PYTHON_KEY_HINT = re.compile(r"\s*\([^()]*user_hash_key=[^()]*\)")
+
+
+def layout_message(exc: LayoutMismatchError, *, key_given: bool) -> str:
+    """Why the store cannot be opened, with the hint a command-line user can follow."""
+    text = str(exc)
+    if _PYTHON_KEY_HINT.search(text):
+        text = _PYTHON_KEY_HINT.sub("", text)
+        text += f" (give its key with --user-hash-key or ${USER_HASH_KEY_ENV})"
+    elif key_given:
+        text += f" (the key came from --user-hash-key or ${USER_HASH_KEY_ENV})"
+    return f"cannot open the store: {text}"
+
+
 @contextlib.contextmanager
-def reporting(*, verbose: bool = False) -> Iterator[None]:
+def reporting(*, verbose: bool = False, key_given: bool = False) -> Iterator[None]:
     """Turn the errors a command expects into one line on stderr and an exit code.
 
-    ``verbose`` prints each error in full below its line.
+    ``verbose`` prints each error in full below its line; ``key_given`` says
+    whether a user hash key was given (for the hint of a layout mismatch).
     """
     try:
         yield
@@ -251,7 +269,7 @@ def reporting(*, verbose: bool = False) -> Iterator[None]:
     except CliError as exc:
         fail(str(exc), exc.code, exc, verbose=verbose)
     except LayoutMismatchError as exc:
-        fail(f"cannot open the store: {exc}", EXIT_UNAVAILABLE, exc, verbose=verbose)
+        fail(layout_message(exc, key_given=key_given), EXIT_UNAVAILABLE, exc, verbose=verbose)
     except CorruptObjectError as exc:
         fail(
             f"bad stored data: {describe(exc)} (pass --skip-invalid to skip such files)",
@@ -300,6 +318,7 @@ __all__ = [
     "details",
     "fail",
     "first_line",
+    "layout_message",
     "note_skipped",
     "one_line",
     "reason_line",

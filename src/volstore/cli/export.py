@@ -16,9 +16,9 @@ import typer
 
 from .._errors import CorruptObjectError, InvalidKeyError
 from .._model import ModelSpec
-from .config import SkipInvalid, repository, session, spec_of_type
+from .config import JsonFlag, SkipInvalid, repository, session, spec_of_type
 from .errors import EXIT_USAGE, CliError, note_skipped
-from .output import ProgressBars, note
+from .output import ProgressBars, note, plural
 
 
 class ExportFormat(str, enum.Enum):
@@ -83,9 +83,14 @@ def export_command(
         str | None, typer.Option("--user", "-u", help="Only this user's objects.")
     ] = None,
     skip_invalid: SkipInvalid = False,
+    json_flag: JsonFlag = False,
 ) -> None:
-    """Stream every object of a type as JSON lines or CSV (nested values as JSON strings)."""
-    with session(ctx) as (opts, store):
+    """Stream every object of a type as JSON lines or CSV (nested values as JSON strings).
+
+    The output is always the chosen format; --json is accepted like on every
+    command and changes nothing here.
+    """
+    with session(ctx, json_flag) as (opts, store):
         spec = spec_of_type(store, type_name, opts)
         repo = repository(store, spec)
         skipped: list[CorruptObjectError] = []
@@ -119,7 +124,7 @@ def export_command(
                     progress.advance(task)
         note_skipped(skipped, verbose=opts.verbose)
         if output is not None:
-            note(f"exported {count} {spec.resource_type} objects to {output}")
+            note(f"exported {plural(count, f'{spec.resource_type} object')} to {output}")
 
 
 __all__ = ["ExportFormat", "export_command"]

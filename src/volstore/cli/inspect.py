@@ -28,7 +28,7 @@ from .config import (
     spec_of_type,
 )
 from .errors import EXIT_FINDINGS
-from .output import ProgressBars, emit_json, human_bytes, note, stdout
+from .output import ProgressBars, emit_json, human_bytes, note, plural, stdout
 
 # -- the files of a type ----------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ def ls_command(
     type_name: Annotated[
         str | None,
         typer.Argument(
-            metavar="[TYPE]", help="A resource type (or model class name).", show_default=False
+            metavar="TYPE", help="A resource type (or model class name).", show_default=False
         ),
     ] = None,
     user: Annotated[
@@ -166,7 +166,7 @@ def _ls_users(opts: Options, store: Store, spec: ModelSpec) -> None:
         table.add_row(str(row["user_folder"]), str(row["objects"]))
     stdout().print(table)
     note(
-        f"{len(rows)} users, {sum(counts.values())} objects "
+        f"{plural(len(rows), 'user')}, {plural(sum(counts.values()), 'object')} "
         "(user folders are hashes of user ids; list a user's ids with --user USER)"
     )
 
@@ -261,7 +261,9 @@ def stats_command(
     ctx: typer.Context,
     types: Annotated[
         list[str] | None,
-        typer.Option("--type", "-t", help="Only this type (repeatable).", show_default=False),
+        typer.Option(
+            "--type", "-t", metavar="TYPE", help="Only this type (repeatable).", show_default=False
+        ),
     ] = None,
     top: Annotated[
         int, typer.Option("--top", min=0, help="How many of the biggest users to show.")

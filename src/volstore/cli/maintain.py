@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,7 @@ from .config import JsonFlag, Options, SkipInvalid, no_models_hint, repository, 
 from .config import spec_of_type as _spec_of_type
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError, note_skipped, reason_line
 from .inspect import type_folders
-from .output import ProgressBars, emit_json, jsonable, note, stdout
+from .output import ProgressBars, emit_json, jsonable, note, plural, stdout
 
 # -- check ---------------------------------------------------------------------------------------
 
@@ -91,7 +92,19 @@ def _print_check(report: Any, *, verbose: bool) -> None:
         stdout().print(table)
     if report.truncated:
         note("some findings were counted but not listed: raise --max-findings")
-    note(("ok: " if report.ok else "problems found: ") + report.summary())
+    note(("ok: " if report.ok else "problems found: ") + _check_summary(report))
+
+
+def _check_summary(report: Any) -> str:
+    """``CheckReport.summary()`` in words, each count with its noun in the right number."""
+    found = ", ".join(f"{count} {kind}" for kind, count in report.totals.items())
+    checked = (
+        f"checked {plural(report.files_checked, 'file')} "
+        f"({plural(report.objects_checked, 'object')}): {found}"
+    )
+    if report.repaired:
+        checked += f"; removed {report.removed}, quarantined {report.quarantined}"
+    return checked
 
 
 # -- gc ------------------------------------------------------------------------------------------
@@ -111,7 +124,9 @@ def gc_command(
     ] = None,
     types: Annotated[
         list[str] | None,
-        typer.Option("--type", "-t", help="Only this type (repeatable).", show_default=False),
+        typer.Option(
+            "--type", "-t", metavar="TYPE", help="Only this type (repeatable).", show_default=False
+        ),
     ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask before deleting (scripts).")
@@ -200,7 +215,7 @@ def _report_gc(opts: Options, results: list[dict[str, Any]], skipped: list[str])
                 note(f"warning: left alone (not part of the layout): {stray}")
     for name in skipped:
         note(f"skipped {name}: no model registered for it")
-    note(f"removed {removed_objects} objects and {removed_folders} folders")
+    note(f"removed {plural(removed_objects, 'object')} and {plural(removed_folders, 'folder')}")
 
 
 def _interactive() -> bool:
@@ -252,12 +267,15 @@ def migrate_command(
     """Rewrite every object of a type in its current schema version and codec.
 
     One commit per chunk; a migration stopped part way is simply run again.
+    Bad stored data stops it before anything is written (exit code 4), unless
+    --skip-invalid leaves such files alone.
     """
     from .._migrate import migrate
 
     with session(ctx, json_flag) as (opts, store):
         spec = _spec_of_type(store, type_name, opts)
         with ProgressBars(opts) as progress:
+            invalid = _invalid_files(store, spec, progress, skip_invalid=skip_invalid)
             task = progress.task(f"migrating {spec.resource_type}")
 
             def report_progress(done: int, total: int) -> None:
@@ -270,16 +288,49 @@ def migrate_command(
                 progress=report_progress,
                 on_error="skip" if skip_invalid else "raise",
             )
+        report = _with_invalid(report, invalid)
         if opts.json:
             emit_json(report)
             return
+        skipped = f", {len(report.errors)} skipped" if report.errors else ""
         stdout().print(
             Text(
-                f"{spec.resource_type}: {report.total} objects, {report.rewritten} rewritten, "
-                f"{report.already_current} already current, {report.commits} commits"
+                f"{spec.resource_type}: {plural(report.total, 'object')}, "
+                f"{report.rewritten} rewritten, {report.already_current} already current"
+                f"{skipped}, {plural(report.commits, 'commit')}"
             )
         )
         note_skipped(report.errors, verbose=opts.verbose)
+
+
+def _invalid_files(
+    store: Store, spec: ModelSpec, progress: ProgressBars, *, skip_invalid: bool
+) -> list[CorruptObjectError]:
+    """Read and validate every object of the type first; raise (or, skipping, collect) bad ones.
+
+    ``volstore.migrate`` counts a file already in the current codec and schema
+    version as "already current" without validating it, so a corrupt file
+    there would pass unnoticed (exit code 0). This pass makes bad stored data
+    stop the command before anything is written, as every other command does.
+    """
+    invalid: list[CorruptObjectError] = []
+    task = progress.task(f"validating {spec.resource_type}")
+    on_error: Any = invalid.append if skip_invalid else "raise"
+    for _ in store.repository(spec.cls).scan(on_error=on_error):
+        progress.advance(task)
+    progress.done(task)
+    return invalid
+
+
+def _with_invalid(report: Any, invalid: list[CorruptObjectError]) -> Any:
+    """The migration's report with the bad files found first: skipped, not "already current"."""
+    reported = {error.path for error in report.errors}
+    unreported = [error for error in invalid if error.path not in reported]
+    return dataclasses.replace(
+        report,
+        already_current=max(0, report.already_current - len(unreported)),
+        errors=[*report.errors, *unreported],
+    )
 
 
 __all__ = ["check_command", "gc_command", "migrate_command"]

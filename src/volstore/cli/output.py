@@ -65,6 +65,13 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``"1 user"``, ``"2 users"``: a count with its noun in the right number."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural_noun or noun + 's'}"
+
+
 def human_bytes(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -134,6 +141,7 @@ __all__ = [
     "human_bytes",
     "jsonable",
     "note",
+    "plural",
     "stderr",
     "stdout",
 ]
