@@ -892,3 +892,12 @@ def test_verbose_says_which_pyproject_the_models_came_from(
         f"models: [tool.volstore] models of {project / 'pyproject.toml'}: models" in result.stderr
     )
     assert "store: " in result.stderr
+
+
+def test_install_instructions_do_not_send_users_to_pypi() -> None:
+    """volstore is not on PyPI yet: the install lines name a clone of the repository."""
+    for page in (ROOT / "README.md", ROOT / "docs" / "cli.md"):
+        text = page.read_text()
+        for quote in ("", '"', "'"):
+            assert f"pip install {quote}volstore" not in text, page
+    assert "pip install -e" in (ROOT / "README.md").read_text()

@@ -31,7 +31,8 @@ try:
     import typer  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "the volstore command line needs typer and rich: pip install 'volstore[cli]'"
+        "the volstore command line needs typer and rich: pip install 'volstore[cli]' "
+        "(from a clone of the repository: pip install '/path/to/volstore[cli]')"
     ) from exc
 
 from .app import app, main
