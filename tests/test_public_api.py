@@ -5,8 +5,9 @@ from __future__ import annotations
 import volstore
 
 EXPECTED = {
-    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository", "CheckReport",
-    "CleanupReport", "Codec", "CodecUnavailableError", "CommitError", "CorruptObjectError",
+    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository", "BulkWriter",
+    "CheckReport", "CleanupReport", "Codec", "CodecUnavailableError", "CommitError",
+    "ConflictError", "CorruptObjectError",
     "DuplicateResourceTypeError", "Entry", "Finding", "InvalidKeyError", "JSON", "JsonCodec",
     "LayoutMismatchError", "LocalBackend", "MAX_ID_BYTES", "MSGPACK", "MemoryBackend",
     "MigrationReport", "Model", "ModelDefinitionError", "ModelSpec", "MsgpackCodec",

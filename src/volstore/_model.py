@@ -33,6 +33,7 @@ from ._codec import JSON, Codec, JsonCodec
 from ._errors import InvalidKeyError, ModelDefinitionError, SchemaVersionError, SerializationError
 from ._ids import new_id
 from ._keys import validate_resource_type
+from ._time import BUCKETS
 
 M = TypeVar("M")
 
@@ -171,8 +172,6 @@ class ModelSpec:
             raise SchemaVersionError(version, self.schema_version)
         return version
 
-
-BUCKETS = ("hour", "day")
 
 # The keywords a model declaration accepts, with their defaults.
 _DECLARATION_DEFAULTS: dict[str, Any] = {

@@ -20,8 +20,10 @@ The CLI is thin: it calls the library. Its modules:
 - ``errors``: exit codes and the one formatter of error lines;
 - ``config``: the options, the project's models, opening the store;
 - ``inspect``: ``ls``, ``show``, ``stats``; ``maintain``: ``check``, ``gc``,
-  ``migrate``; ``export``: ``export``;
-- ``_files``: the only code that reaches around the Backend contract.
+  ``migrate``; ``export``: ``export``.
+
+It uses the store's engine and the backend contract only: no backend's type
+or private attributes.
 """
 
 from __future__ import annotations

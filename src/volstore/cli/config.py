@@ -23,7 +23,6 @@ import typer
 
 from .._model import ModelSpec
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, Store
-from . import _files
 from .errors import EXIT_USAGE, CliError, StoreUnavailableError, first_line, reporting
 from .output import note
 
@@ -285,7 +284,7 @@ def open_store(opts: Options) -> Store:
         raise CliError(str(exc), EXIT_USAGE) from exc
     if opts.verbose:
         note(f"store: {store.backend.describe()}")
-    store.check_layout()
+    store.engine.check_layout()
     return store
 
 
@@ -312,15 +311,13 @@ def _open_volume(opts: Options, store_options: dict[str, Any]) -> Store:
             ) from None
         return store
     try:
-        store = volstore_modal.store_from_name(
-            name, mode="remote", environment_name=opts.environment, **store_options
-        )
+        volume = volstore_modal.volume_from_name(name, environment_name=opts.environment)
     except volstore_modal.ModalUnavailableError as exc:
         raise StoreUnavailableError(str(exc)) from None
     except Exception as exc:
         raise StoreUnavailableError(_modal_reason(name, exc)) from None
-    _probe(_files.volume_handle(store), name, opts.connect_timeout)
-    return store
+    _probe(volume, name, opts.connect_timeout)
+    return volstore_modal.volume_store(volume, mode="remote", **store_options)
 
 
 def _modal_reason(name: str, exc: BaseException) -> str:

@@ -14,11 +14,9 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
-import pydantic
 import typer
 
 from .._errors import (
@@ -40,7 +38,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away
 
 MAX_LINE = 300  # characters of a reason on one line (the file's path comes on top)
-MAX_PROBLEMS = 3  # fields named in one line; the rest are counted
 
 
 class CliError(Exception):
@@ -59,35 +56,19 @@ class StoreUnavailableError(CliError):
 # -- one line per error --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Problem:
-    """One validation problem: the field (dotted, "" for the whole document) and what is wrong."""
-
-    field: str
-    message: str
-    found: str | None = None  # the type of the value found, for "should be a valid X" errors
-
-    def __str__(self) -> str:
-        text = self.message + (f", not {self.found}" if self.found else "")
-        return f"{self.field}: {text}" if self.field else text
-
-
 def describe(exc: BaseException) -> str:
-    """An error on one bounded line; bad stored data as ``path: field: reason``."""
+    """An error on one bounded line; bad stored data as ``path: field: reason``.
+
+    The library words a stored file's reason already (``volstore._errors.short_reason``:
+    fields and messages, bounded); this only keeps any text on one line.
+    """
     if isinstance(exc, CorruptObjectError):
-        return f"{exc.path}: {_corrupt_reason(exc)}"
+        return f"{exc.path}: {one_line(exc.reason)}"
     return one_line(str(exc)) or type(exc).__name__
 
 
 def reason_line(reason: str) -> str:
-    """A stored file's reason (as ``CheckReport`` findings carry it) on one bounded line.
-
-    Understands pydantic's validation text, multi-line or already joined with
-    ``"; "``: it becomes ``field: message`` items.
-    """
-    problems, total = _parse_validation_text(reason)
-    if problems:
-        return _render(problems, total)
+    """A stored file's reason (as ``CheckReport`` findings carry it) on one bounded line."""
     return one_line(reason)
 
 
@@ -115,91 +96,12 @@ def details(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-def _corrupt_reason(exc: CorruptObjectError) -> str:
-    validation = _validation_error(exc)
-    if validation is None:
-        return reason_line(exc.reason)
-    problems = [
-        _Problem(
-            ".".join(str(part) for part in error["loc"]),
-            error["msg"],
-            _type_name(type(error["input"]).__name__) if _is_type_error(error["type"]) else None,
-        )
-        for error in validation.errors(include_url=False)[:MAX_PROBLEMS]
-    ]
-    return _render(problems, validation.error_count())
-
-
-def _validation_error(exc: BaseException) -> pydantic.ValidationError | None:
-    seen: set[int] = set()
-    current = exc.__cause__
-    while current is not None and id(current) not in seen:
-        if isinstance(current, pydantic.ValidationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__
-    return None
-
-
-def _is_type_error(kind: str) -> bool:
-    # string_type, int_type, list_type, model_type, ...: "Input should be a valid X".
-    return kind.endswith("_type")
-
-
-def _type_name(name: str) -> str:
-    return "None" if name == "NoneType" else name
-
-
-def _render(problems: Sequence[_Problem], total: int) -> str:
-    shown = problems[:MAX_PROBLEMS]
-    text = "; ".join(str(problem) for problem in shown)
-    if total > len(shown):
-        text += f" (and {total - len(shown)} more)"
-    return _bound(text)
-
-
 def _bound(text: str, limit: int = MAX_LINE) -> str:
     return text if len(text) <= limit else text[: limit - 4].rstrip() + " ..."
 
 
 def _is_link(line: str) -> bool:
     return line.startswith("For further inform")  # pydantic's documentation link, maybe cut
-
-
-_HEADER = re.compile(r"^\d+ validation errors? for ")
-_TAG = re.compile(r"\s*\[type=(?P<type>\w+)")
-_INPUT_TYPE = re.compile(r"input_type=(?P<found>\w+)\]\s*$")
-
-
-def _parse_validation_text(text: str) -> tuple[list[_Problem], int]:
-    """The problems of pydantic's ``str(ValidationError)``, and how many it announced.
-
-    The text is a header (``3 validation errors for Schedule``), then per error
-    a line with the field (absent for the whole document), a line with the
-    message and a ``[type=..., input_value=..., input_type=...]`` tag, and a
-    documentation link. It may be cut short, or joined into one line.
-    """
-    stripped = text.strip()
-    header = _HEADER.match(stripped)
-    if header is None:
-        return [], 0
-    lines = stripped.splitlines() if "\n" in stripped else stripped.split("; ")
-    total = int(stripped.split(" ", 1)[0])
-    problems: list[_Problem] = []
-    field = ""
-    for raw in lines[1:]:
-        line = raw.strip()
-        if not line or _is_link(line):
-            continue
-        tag = _TAG.search(line)
-        if tag is None:
-            field = line  # the next message's field
-            continue
-        found = _INPUT_TYPE.search(line) if _is_type_error(tag["type"]) else None
-        found_type = _type_name(found["found"]) if found is not None else None
-        problems.append(_Problem(field, line[: tag.start()], found_type))
-        field = ""
-    return problems, max(total, len(problems))
 
 
 def note_skipped(errors: Iterable[CorruptObjectError], *, verbose: bool) -> None:

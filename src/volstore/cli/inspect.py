@@ -14,10 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .._errors import InvalidKeyError
-from .._keys import id_from_file_name, is_user_folder, is_valid_id
 from .._model import ModelSpec
 from .._store import Store
-from . import _files
 from .config import (
     JsonFlag,
     Options,
@@ -41,21 +39,33 @@ def objects(
     Without a model every file counts; with one, files named ``<valid id><ext>``
     for the extensions it reads (its codec's, and any previous codecs').
     """
-    extensions = tuple(spec.read_codecs) if spec is not None else None
-    length = store.hasher.length
-    for path, size in _files.files(store, resource_type, sizes=sizes):
+    layout = store.engine.layout
+    for path, size in _files(store, resource_type, sizes=sizes):
         parts = path.split("/")
-        if extensions is not None:
-            object_id = id_from_file_name(parts[-1], extensions)
-            if object_id is None or not is_valid_id(object_id):
-                continue
-        user = parts[-2] if len(parts) >= 3 and is_user_folder(parts[-2], length) else None
+        if spec is not None and layout.object_id_of(spec, parts[-1]) is None:
+            continue
+        user = parts[-2] if len(parts) >= 3 and layout.is_level_name("user", parts[-2]) else None
         yield path, user, size
+
+
+def _files(store: Store, prefix: str, *, sizes: bool) -> Iterator[tuple[str, int]]:
+    """``(path, size)`` of every file below ``prefix``, depth first, folder by folder.
+
+    Names starting with ``.`` (temporary files) are left out; sizes come from
+    the listings (0 when not asked for).
+    """
+    entries = sorted(store.engine.list(prefix, details=sizes), key=lambda e: e.name)
+    for entry in entries:
+        path = f"{prefix}/{entry.name}"
+        if entry.is_dir:
+            yield from _files(store, path, sizes=sizes)
+        else:
+            yield path, entry.size or 0
 
 
 def type_folders(store: Store) -> list[str]:
     """The top-level folders of the store (resource types with or without a model)."""
-    return sorted(e.name for e in store.list_folder("") if e.is_dir)
+    return sorted(e.name for e in store.engine.list("") if e.is_dir)
 
 
 def note_unclaimed(opts: Options, names: Sequence[str]) -> None:

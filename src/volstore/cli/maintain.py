@@ -13,10 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .._errors import CorruptObjectError
-from .._keys import is_user_folder
 from .._model import ModelSpec
+from .._retention import remove_empty_folders
 from .._store import Store
-from . import _files
 from .config import JsonFlag, Options, SkipInvalid, no_models_hint, repository, session
 from .config import spec_of_type as _spec_of_type
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, CliError, note_skipped, reason_line
@@ -239,17 +238,7 @@ def _confirm_retention(specs: Sequence[ModelSpec], cutoff: datetime) -> None:
 
 def _remove_empty_user_folders(store: Store, spec: ModelSpec) -> list[str]:
     """Remove the empty user folders of a (not time-bucketed) type; return them; one commit."""
-    length = store.hasher.length
-    removed: list[str] = []
-    for entry in sorted(store.list_folder(spec.resource_type), key=lambda e: e.name):
-        if not entry.is_dir or not is_user_folder(entry.name, length):
-            continue
-        path = f"{spec.resource_type}/{entry.name}"
-        if _files.remove_folder_if_empty(store, path):
-            removed.append(path)
-    if removed:
-        store.commit()
-    return removed
+    return list(remove_empty_folders(store.engine, spec).removed_folders)
 
 
 # -- migrate -------------------------------------------------------------------------------------
