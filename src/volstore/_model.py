@@ -19,8 +19,9 @@ the store and the session read the spec.
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -186,6 +187,19 @@ _DECLARATION_DEFAULTS: dict[str, Any] = {
     "migrations": None,
     "previous_codecs": (),
 }
+DECLARATION_KEYWORDS = ("resource_type", *_DECLARATION_DEFAULTS)
+
+
+def _unknown_keywords(cls: type[Any], unknown: Iterable[str]) -> ModelDefinitionError:
+    """The one error for a misspelt declaration keyword, pydantic or attrs: closest match named."""
+    named = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, DECLARATION_KEYWORDS, n=1)
+        named.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return ModelDefinitionError(
+        f"{cls.__name__}: unknown declaration keyword(s) {', '.join(named)}; "
+        f"known: {', '.join(DECLARATION_KEYWORDS)}"
+    )
 
 
 def _check_schema(cls: type[Any], values: dict[str, Any]) -> None:
@@ -224,10 +238,7 @@ def _make_spec(
 ) -> ModelSpec:
     unknown = set(options) - set(_DECLARATION_DEFAULTS)
     if unknown:
-        raise ModelDefinitionError(
-            f"{cls.__name__}: unknown declaration keyword(s) {', '.join(sorted(unknown))}; "
-            f"known: resource_type, {', '.join(_DECLARATION_DEFAULTS)}"
-        )
+        raise _unknown_keywords(cls, unknown)
     values = {**_DECLARATION_DEFAULTS, **options}
     try:
         checked = validate_resource_type(resource_type)
@@ -306,7 +317,15 @@ class Model(pydantic.BaseModel):
         kwargs.pop("resource_type", None)
         for name in _DECLARATION_DEFAULTS:
             kwargs.pop(name, None)
-        super().__init_subclass__(**kwargs)
+        if not kwargs:
+            super().__init_subclass__()
+            return
+        try:  # another base class may take keywords of its own
+            super().__init_subclass__(**kwargs)
+        except TypeError:
+            # object.__init_subclass__ says "takes no keyword arguments" without
+            # naming them: a misspelt declaration keyword, said as attrs models say it.
+            raise _unknown_keywords(cls, kwargs) from None
 
 
 def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
