@@ -49,3 +49,39 @@ def test_pydantic_config_keywords_still_reach_pydantic() -> None:
         user_id: str
 
     assert Frozen.model_config.get("frozen") is True
+
+
+# -- item 18: generated ids for attrs models -----------------------------------------------
+
+
+@volstore.resource("notes")
+@attrs.define
+class Note:
+    id: str = volstore.attrs_id_field()  # keyword-only: may precede fields without defaults
+    user_id: str
+    text: str
+
+
+def test_attrs_id_field_generates_time_sortable_ids_and_stores_them() -> None:
+    first, second = Note(user_id="ada", text="a"), Note(user_id="ada", text="b")
+    assert len(first.id) == 26
+    assert first.id < second.id
+    store = volstore.Store(volstore.MemoryBackend())
+    store.repository(Note).put_all([first, second])
+    assert [n.text for n in store.repository(Note).list("ada")] == ["a", "b"]
+
+
+def test_attrs_id_field_takes_an_explicit_id_by_keyword() -> None:
+    assert Note(id="n1", user_id="ada", text="a").id == "n1"
+    with pytest.raises(TypeError):
+        Note("n1", "ada", "a")  # the id is keyword-only
+
+
+def test_pydantic_id_field_in_an_attrs_class_is_a_definition_error() -> None:
+    with pytest.raises(volstore.ModelDefinitionError, match="attrs_id_field"):
+
+        @volstore.resource("wrong_ids")
+        @attrs.define
+        class Wrong:
+            user_id: str
+            id: str = volstore.id_field()

@@ -14,8 +14,8 @@ EXPECTED = {
     "Repository", "RetentionReport", "SchemaVersionError", "SerializationError", "Session",
     "SessionError", "SessionStats", "StaleObjectError", "Store", "StoreStats",
     "TenantIsolationError", "UserHasher", "UserRepository", "VolstoreError", "__version__",
-    "bucketed", "check_store", "id_field", "iter_check_store", "migrate", "new_id",
-    "resource", "spec_of",
+    "attrs_id_field", "bucketed", "check_store", "id_field", "iter_check_store", "migrate",
+    "new_id", "resource", "spec_of",
 }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import attrs
 import pydantic
 from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
 
 from ._attrs_schema import adapter_for_attrs
 from ._codec import JSON, Codec, JsonCodec
@@ -345,6 +346,14 @@ def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
                 f"{cls.__name__}"
             )
         names = [f.name for f in attrs.fields(target)]
+        for attribute in attrs.fields(target):
+            if isinstance(attribute.default, FieldInfo):
+                # volstore.id_field() (a pydantic field) in an attrs class: the
+                # FieldInfo itself would become every instance's value.
+                raise ModelDefinitionError(
+                    f"{cls.__name__}.{attribute.name} is a pydantic field in an attrs class; "
+                    f"use volstore.attrs_id_field() (or attrs.field(...)) there"
+                )
         spec = _make_spec(cls, resource_type, "attrs", names, options)
         setattr(cls, "__volstore__", spec)  # noqa: B010 - a class attribute attrs does not know
         return cls
@@ -368,5 +377,21 @@ def spec_of(model: type[Any] | Any) -> ModelSpec:
 
 
 def id_field(**kwargs: Any) -> Any:
-    """A pydantic field whose default is a new time-sortable id (see ``new_id``)."""
+    """A pydantic field whose default is a new time-sortable id (see ``new_id``).
+
+    For attrs classes use :func:`attrs_id_field`. Keywords go to ``pydantic.Field``.
+    """
     return pydantic.Field(default_factory=new_id, **kwargs)
+
+
+def attrs_id_field(**kwargs: Any) -> str:
+    """An attrs field whose default is a new time-sortable id: ``id_field`` for attrs classes.
+
+    The field is keyword-only (``attrs.field(factory=new_id, kw_only=True)``),
+    so attrs accepts it before fields without defaults and an id is given as
+    ``Profile(id="p1", ...)``. Type checkers see a plain default value: for
+    them, declare it after the fields that have no default. Keywords go to
+    ``attrs.field``.
+    """
+    field: str = attrs.field(factory=new_id, kw_only=True, **kwargs)
+    return field
