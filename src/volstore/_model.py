@@ -21,17 +21,27 @@ from __future__ import annotations
 
 import difflib
 import functools
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 import pydantic
+import pydantic_core
 from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
 
 from ._attrs_schema import adapter_for_attrs
-from ._codec import JSON, Codec, JsonCodec
+from ._codec import (
+    ENCODE_ERRORS,
+    JSON,
+    JSON_SURELY_READABLE_BYTES,
+    Codec,
+    JsonCodec,
+    MsgpackCodec,
+    json_unreadable,
+)
 from ._errors import InvalidKeyError, ModelDefinitionError, SchemaVersionError, SerializationError
 from ._ids import new_id
 from ._keys import validate_resource_type
@@ -117,24 +127,68 @@ class ModelSpec:
         return value
 
     def encode(self, obj: Any) -> bytes:
-        """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version."""
+        """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version.
+
+        Raises SerializationError, before anything is written, when ``obj``
+        cannot be encoded, when the reader would refuse its encoding (an
+        integer or a nesting beyond the limits in ``_codec``), or, for an attrs
+        model, when the encoding does not validate as the model: attrs checks
+        no types, so a ``None`` in a ``str`` field would be written and never
+        read back. pydantic models are not validated again here: pydantic
+        validated them when they were built (and, with ``validate_assignment``,
+        at each assignment); see docs/concepts.md.
+        """
         if not isinstance(obj, self.cls):
             raise TypeError(f"expected a {self.cls.__name__}, got {type(obj).__name__}")
+        is_attrs = self.kind == "attrs"
         dump_json = self._dump_json
         if dump_json is not None:  # JSON, no schema versions: the common case
             try:
-                return dump_json(obj, by_alias=True)
-            except (ValueError, TypeError) as exc:  # PydanticSerializationError is a ValueError
+                if is_attrs:  # validated below, where a wrong value gets a clear error
+                    data = dump_json(obj, by_alias=True, warnings=False)
+                else:
+                    data = dump_json(obj, by_alias=True)
+            except ENCODE_ERRORS as exc:
                 raise SerializationError(
                     f"cannot encode {self.cls.__name__} as JSON: {exc}"
                 ) from exc
-        if self.schema_version is None:
-            return self.codec.encode(self.adapter, obj)
+            # attrs objects are read back below, which applies the reader's limits too.
+            if not is_attrs and len(data) > JSON_SURELY_READABLE_BYTES:
+                reason = json_unreadable(data)
+                if reason is not None:
+                    raise SerializationError(f"cannot store {self._describe(obj)}: {reason}")
+        elif self.schema_version is None and not isinstance(self.codec, MsgpackCodec):
+            data = self.codec.encode(self.adapter, obj)  # a codec of the application's own
+        else:
+            try:
+                document = self.adapter.serializer.to_python(
+                    obj, mode="json", by_alias=True, warnings=not is_attrs
+                )
+            except ENCODE_ERRORS as exc:
+                raise SerializationError(f"cannot encode {self.cls.__name__}: {exc}") from exc
+            if self.schema_version is not None:
+                document = {SCHEMA_KEY: self.schema_version, **document}
+            try:
+                data = self.codec.dump_document(document)
+            except SerializationError as exc:  # the reader would refuse it: say whose it is
+                raise SerializationError(f"{self._describe(obj)}: {exc}") from exc
+        if is_attrs:
+            self._check_reads_back(obj, data)
+        return data
+
+    def _check_reads_back(self, obj: Any, data: bytes) -> None:
+        """Decode ``data`` as a read would; raise SerializationError if that fails."""
         try:
-            document = self.adapter.serializer.to_python(obj, mode="json", by_alias=True)
-        except (ValueError, TypeError) as exc:
-            raise SerializationError(f"cannot encode {self.cls.__name__}: {exc}") from exc
-        return self.codec.dump_document({SCHEMA_KEY: self.schema_version, **document})
+            self.decode(data)
+        except (ValueError, TypeError, KeyError) as exc:  # as a read would fail (CorruptObject)
+            reason = json_unreadable(data) if isinstance(self.codec, JsonCodec) else None
+            raise SerializationError(
+                f"cannot store {self._describe(obj)}: {reason or _one_line(exc)}"
+            ) from exc
+
+    def _describe(self, obj: Any) -> str:
+        object_id = getattr(obj, self.id_field, None)
+        return self.cls.__name__ if object_id is None else f"{self.cls.__name__} {object_id!r}"
 
     def decode(self, data: bytes, codec: Codec | None = None) -> Any:
         """An instance from stored bytes, upgraded from older schema versions in memory.
@@ -172,6 +226,26 @@ class ModelSpec:
         if self.schema_version is not None and version > self.schema_version:
             raise SchemaVersionError(version, self.schema_version)
         return version
+
+
+def _one_line(exc: Exception) -> str:
+    """A validation failure in one line: the field, the reason and the value found."""
+    if not isinstance(exc, pydantic_core.ValidationError):
+        text = " ".join(str(exc).split())
+        return text if len(text) <= 300 else text[:300] + " ..."
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    text = f"{where}: {first['msg']}" if where else first["msg"]
+    if first["type"] != "missing":
+        text += f", got {_SHORT.repr(first['input'])}"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return text
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 BUCKETS = ("hour", "day")
