@@ -9,6 +9,8 @@ import msgpack
 import pydantic
 import pydantic_core
 import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 import volstore
 from volstore._codec import (
@@ -23,12 +25,11 @@ def _files(store: volstore.Store) -> list[str]:
     """Every object file below the root (the layout marker aside)."""
     found, folders = [], [""]
     while folders:
-        for entry in store.backend.list(folders.pop()):
-            if entry.is_dir:
-                folders.append(entry.path)
-            elif not entry.path.startswith("."):
-                found.append(entry.path)
-    return found
+        folder = folders.pop()
+        for entry in store.backend.list(folder):
+            path = f"{folder}/{entry.name}" if folder else entry.name
+            (folders if entry.is_dir else found).append(path)
+    return sorted(found)
 
 
 def _nested(depth: int, inner: Any = 1) -> Any:
@@ -100,6 +101,7 @@ def test_attrs_id_field_generates_time_sortable_ids_and_stores_them() -> None:
     assert first.id < second.id
     store = volstore.Store(volstore.MemoryBackend())
     store.repository(Note).put_all([first, second])
+    assert len(_files(store)) == 2
     assert [n.text for n in store.repository(Note).list("ada")] == ["a", "b"]
 
 
@@ -349,3 +351,68 @@ def test_pydantic_json_value_at_the_serializer_limit_is_refused() -> None:
     with pytest.raises(volstore.SerializationError, match="more than 200 levels"):
         store.repository(Blob).put(Blob(id="b", user_id="ada", value=_nested(220)))
     assert _files(store) == []
+
+
+# -- the property behind items 1 and 2: what is written reads back, or nothing is written --
+
+
+@volstore.resource("hardened_attrs_loose")
+@attrs.define
+class AttrsLoose:
+    user_id: str
+    value: Any = None
+    id: str = volstore.attrs_id_field()
+
+
+@volstore.resource("hardened_attrs_packed_loose", codec=volstore.MSGPACK)
+@attrs.define
+class AttrsPackedLoose:
+    user_id: str
+    value: Any = None
+    id: str = volstore.attrs_id_field()
+
+
+def _digits(count: int) -> int:
+    return 10 ** (count - 1)
+
+
+pathological_ints = (
+    st.integers(JSON_MAX_INT_DIGITS - 3, JSON_MAX_INT_DIGITS + 3).map(_digits)
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
+    | st.integers()
+)
+pathological_values = st.one_of(
+    pathological_ints,
+    pathological_ints.map(lambda n: -n),
+    st.tuples(st.integers(JSON_MAX_DEPTH - 4, 260), st.sampled_from([1, [], {}, "]]", None])).map(
+        lambda shape: _nested(*shape)
+    ),
+    st.recursive(
+        st.none() | st.booleans() | pathological_ints | st.floats() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        max_leaves=6,
+    ),
+)
+
+
+@given(
+    value=pathological_values,
+    model=st.sampled_from([Loose, PackedLoose, VersionedLoose, AttrsLoose, AttrsPackedLoose]),
+)
+def test_a_value_is_either_stored_and_read_back_or_refused_with_nothing_written(
+    value: Any, model: Any
+) -> None:
+    store = volstore.Store(volstore.MemoryBackend())
+    repo = store.repository(model)
+    try:
+        repo.put(model(id="v", user_id="ada", value=value))
+    except volstore.SerializationError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        assert _files(store) == []
+        event("refused")
+        return
+    event("stored")
+    stored = repo.get_one("ada", "v").value
+    again = model(id="v", user_id="ada", value=stored)
+    assert volstore.spec_of(model).encode(again) == store.backend.read(_files(store)[0])
