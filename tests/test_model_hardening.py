@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -219,6 +220,13 @@ def test_reader_limits_are_those_of_the_installed_parsers() -> None:
     msgpack.unpackb(fixarray_of_one * (MSGPACK_MAX_DEPTH - 1) + empty_fixarray)
     with pytest.raises(msgpack.exceptions.StackError):
         msgpack.unpackb(fixarray_of_one * MSGPACK_MAX_DEPTH + empty_fixarray)
+
+
+def test_the_formats_page_states_the_limits_the_code_applies() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    table = page[page.index("## The readers' limits") :]
+    for figure in (JSON_MAX_DEPTH, JSON_MAX_INT_DIGITS, MSGPACK_MAX_DEPTH):
+        assert f"{figure:,}" in table, figure
 
 
 def test_the_json_check_agrees_with_the_parser_at_every_boundary() -> None:

@@ -92,7 +92,7 @@ def json_unreadable(data: bytes) -> str | None:
                 f"it holds an integer of more than {JSON_MAX_INT_DIGITS} digits, "
                 "longer than the JSON reader accepts"
             )
-        return f"the JSON reader refuses it: {text}"
+        return f"the JSON reader refuses it: {text[:200]}"
     return None
 
 
