@@ -48,7 +48,7 @@ from ._events import (
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
 from ._migrate import MigrationReport, migrate
-from ._model import Model, ModelSpec, id_field, resource, spec_of
+from ._model import Model, ModelSpec, attrs_id_field, id_field, resource, spec_of
 from ._repository import OnError, Repository, UserRepository
 from ._session import Session, SessionStats
 from ._store import Store, StoreStats
@@ -105,6 +105,7 @@ __all__ = [
     "UserRepository",
     "VolstoreError",
     "__version__",
+    "attrs_id_field",
     "bucketed",
     "check_store",
     "id_field",
