@@ -444,11 +444,15 @@ class _Plan:
                             f"object in this session ({new_key[2]!r} of user {new_key[1]!r})"
                         )
             data = encode(spec, obj)
+            raw = tracked.raw
             if (
-                state is not new
-                and path == tracked.path
-                and tracked.raw is not None
-                and (data == tracked.raw or _same_as_stored(engine, tracked))
+                raw is not None
+                and (
+                    # loaded and unchanged, or given again with the value already stored
+                    (state is not new and path == tracked.path)
+                    or (state is new and path == tracked.stored_path)
+                )
+                and (data == raw or _same_as_stored(engine, tracked))
             ):
                 continue
             if path in writes:

@@ -92,6 +92,11 @@ class MemoryBackend(Backend):
                     entries.append(Entry(name, False, size))
         return entries
 
+    def remove_empty_folder(self, path: str) -> bool:
+        """Folders exist here only while they hold something: there is never an empty one."""
+        check_relative_path(path)
+        return False
+
     def apply_conditional(
         self,
         writes: Mapping[str, bytes],

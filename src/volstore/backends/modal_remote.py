@@ -174,6 +174,22 @@ class RemoteVolumeBackend(Backend):
                 raise
         return count
 
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove ``path`` if it lists nothing. Checked, then removed: the client API has no
+        remove-if-empty, so a file uploaded between the two calls would go too (the folders
+        removed are old, emptied ones, which no writer targets)."""
+        check_relative_path(path)
+        listed = self._listing(path)
+        if listed is None or listed or (len(listed) == 1 and listed[0][0] == path):
+            return False
+        try:
+            self.volume.remove_file(path, recursive=True)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        return True
+
     def remove_temporary(self, path: str, *, min_age: float) -> bool:
         """Remove an abandoned temporary file: one ``min_age`` seconds old (by its mtime).
 

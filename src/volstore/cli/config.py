@@ -16,6 +16,7 @@ import importlib
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -294,11 +295,7 @@ def _open_volume(opts: Options, store_options: dict[str, Any]) -> Store:
     name = opts.volume
     assert name is not None
     if opts.emulator_root is not None:
-        from ..testing import VolumeEmulator
-
-        handle: Any = VolumeEmulator(opts.emulator_root).Volume.from_name(
-            name, environment_name=opts.environment
-        )
+        handle: Any = _volume_source("emulator")(opts.emulator_root, name, opts.environment)
         store = volstore_modal.volume_store(handle, mode="remote", **store_options)
         try:
             handle.listdir("/")
@@ -318,6 +315,20 @@ def _open_volume(opts: Options, store_options: dict[str, Any]) -> Store:
         raise StoreUnavailableError(_modal_reason(name, exc)) from None
     _probe(volume, name, opts.connect_timeout)
     return volstore_modal.volume_store(volume, mode="remote", **store_options)
+
+
+def _volume_source(kind: str) -> Any:
+    """A volume source registered under the ``volstore.volumes`` entry points (plugins).
+
+    The testing kit registers ``emulator``; the CLI never imports it.
+    """
+    for entry in entry_points(group="volstore.volumes"):
+        if entry.name == kind:
+            return entry.load()
+    raise StoreUnavailableError(
+        f"no {kind} volume source is installed (it comes with volstore's testing kit: "
+        "reinstall volstore)"
+    )
 
 
 def _modal_reason(name: str, exc: BaseException) -> str:
