@@ -283,8 +283,9 @@ class Engine:
             if reason is not None:
                 raise CorruptObjectError(path, reason) from exc
         where = self.backend.describe()
-        target = f" {path}" if path else ""
-        raise error(f"{action}{target} on {where} failed: {short_reason(exc)}") from exc
+        what = f"{action} {path} on {where}" if path else f"{action} {where}"
+        reason = _unreadable(exc, False) if isinstance(exc, OSError) else None
+        raise error(f"{what} failed: {reason or short_reason(exc)}") from exc
 
     def read(self, path: str) -> bytes | None:
         """The bytes at ``path``, or None when nothing is stored there.
@@ -572,7 +573,7 @@ class Engine:
 def _unreadable(exc: OSError, reading: bool) -> str | None:
     """Why a path holds no readable object file, when that is what the error says."""
     if isinstance(exc, SymlinkError):
-        return "a symbolic link stands on this path; volstore never follows one below the root"
+        return f"a symbolic link stands at {exc.path}; volstore never follows one below the root"
     if isinstance(exc, NotRegularFileError):
         return f"a {exc.kind} stands where an object file should be; it is never opened"
     if isinstance(exc, FileTooLargeError):

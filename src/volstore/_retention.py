@@ -31,8 +31,9 @@ class RetentionReport:
     bucket folders removed whole (date folders, or the hours of the cutoff's
     date); ``trimmed_bucket`` is the bucket holding the cutoff when objects
     were removed from it one by one (``trimmed_paths``), else None. Folders and files whose names
-    are not dates or hours are never removed: they are listed in
-    ``stray_folders`` and ``stray_files``. ``committed`` says whether the
+    are not dates or hours, and anything but a user folder inside a bucket,
+    are never removed: they are listed in ``stray_folders`` and
+    ``stray_files`` (a symbolic link, never followed, is a stray file). ``committed`` says whether the
     backend was committed (once, and only when something was removed).
     """
 
@@ -98,6 +99,7 @@ def purge_older_than(
     trimmed: list[str] = []
     stray_folders: list[str] = []
     stray_files: list[str] = []
+    strays = (stray_folders, stray_files)
     for entry in sorted(engine.list(root), key=lambda e: e.name):
         path = f"{root}/{entry.name}"
         day = parse_date_folder(entry.name) if entry.is_dir else None
@@ -111,7 +113,7 @@ def purge_older_than(
                 whole.append(path)
             else:
                 trimmed_bucket = path
-                trimmed = _older_in_bucket(engine, spec, path, limit, on_error, stray_folders)
+                trimmed = _older_in_bucket(engine, spec, path, limit, on_error, strays)
             continue
         hours: list[tuple[int, str]] = []
         strays_here: list[tuple[str, bool]] = []
@@ -132,7 +134,7 @@ def purge_older_than(
                 whole.append(hour_path)
             elif begin < limit:
                 trimmed_bucket = hour_path
-                trimmed = _older_in_bucket(engine, spec, hour_path, limit, on_error, stray_folders)
+                trimmed = _older_in_bucket(engine, spec, hour_path, limit, on_error, strays)
     removed = sum(engine.delete_tree(folder) for folder in whole)
     if trimmed:
         engine.apply({}, trimmed)
@@ -158,16 +160,19 @@ def _older_in_bucket(
     folder: str,
     limit: datetime,
     on_error: OnError,
-    strays: list[str],
+    strays: tuple[list[str], list[str]],
 ) -> list[str]:
-    """The paths of the objects in one bucket whose timestamp is before ``limit``."""
+    """The paths of the objects in one bucket whose timestamp is before ``limit``.
+
+    ``strays`` (folders, files) gets what stands in the bucket and is not a
+    user folder (a link counts as a file: it is never followed).
+    """
     older: list[str] = []
     layout = engine.layout
     time_field = spec.time_field or ""
     for entry in sorted(engine.list(folder), key=lambda e: e.name):
         if not (entry.is_dir and layout.is_level_name("user", entry.name)):
-            if entry.is_dir:
-                strays.append(f"{folder}/{entry.name}")
+            strays[0 if entry.is_dir else 1].append(f"{folder}/{entry.name}")
             continue
         user_folder = f"{folder}/{entry.name}"
         for name in sorted(e.name for e in engine.list(user_folder)):

@@ -300,10 +300,14 @@ class NotRegularFileError(OSError):
 
 
 class SymlinkError(OSError):
-    """A symbolic link stands on a path below the root; backends never follow one."""
+    """A symbolic link stands on a path below the root; backends never follow one.
+
+    ``path`` names the link itself where the backend can tell (the local
+    backends give its absolute path), else the path that met it.
+    """
 
     def __init__(self, path: str) -> None:
-        super().__init__(errno.ELOOP, "a symbolic link stands on this path", path)
+        super().__init__(errno.ELOOP, "a symbolic link (never followed below the root)", path)
         self.path = path
 
 
