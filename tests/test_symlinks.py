@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ import pytest
 from pydantic import AwareDatetime
 
 import volstore
-from volstore.backends.modal_mounted import MountedVolumeBackend
-from volstore.testing import VolumeEmulator
+from tests._hostile import Env, open_env
 
 AT = datetime(2024, 2, 29, 23, 30, tzinfo=timezone.utc)
 USER = "ada"
@@ -52,39 +50,10 @@ class Doc(volstore.Model, resource_type="docs", version_field="version"):
     version: int = 0
 
 
-@dataclass
-class Env:
-    store: volstore.Store
-    root: Path  # the store's root (a mount path for the mounted volume)
-    outside: Path  # a sibling folder outside the root, holding the canaries
-    # A mounted volume's view holds what the volume holds after a commit or a
-    # reload: a link is never published, so it is gone from the view then.
-    drops_links: bool = False
-
-    def snapshot_outside(self) -> dict[str, bytes | None]:
-        """Every entry outside the root (folders as None), links not followed."""
-        found: dict[str, bytes | None] = {}
-        for folder, dirs, files in os.walk(self.outside):
-            for name in dirs:
-                found[os.path.relpath(os.path.join(folder, name), self.outside)] = None
-            for name in files:
-                path = os.path.join(folder, name)
-                found[os.path.relpath(path, self.outside)] = Path(path).read_bytes()
-        return found
-
-
 @pytest.fixture(params=["local", "mounted"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    if request.param == "local":
-        root = tmp_path / "store"
-        yield Env(volstore.Store(volstore.LocalBackend(root)), root, outside)
-        return
-    volume = VolumeEmulator(tmp_path / "emulator").Volume.from_name("v", create_if_missing=True)
-    with volume.mount(background_commit_interval=None) as mount:
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
-        yield Env(store, Path(mount.path), outside, drops_links=True)
+    with open_env(request.param, tmp_path) as env:
+        yield env
 
 
 # -- planting links --------------------------------------------------------------------------------
@@ -262,7 +231,7 @@ def test_a_symlink_below_the_root_is_never_followed_by_versioned_writes(
     repo = env.store.repository(Doc)
     _result, exc = outcome(lambda: repo.put(Doc(id="x1", user_id=USER, text="inside")))
     assert env.snapshot_outside() == before
-    if env.drops_links:  # a versioned write reloads first: the link is gone from the view
+    if env.drops_specials:  # a versioned write reloads first: the link is gone from the view
         assert exc is None
         assert not (env.root / link).is_symlink()
         assert repo.get_one(USER, "x1").text == "inside"
@@ -322,7 +291,7 @@ def test_a_symlink_below_the_root_is_never_followed_by_retention(
     elif place != "object":
         assert link in report.stray_files, report  # where a folder should be
     assert link not in report.trimmed_paths
-    if not env.drops_links and not removed_whole:
+    if not env.drops_specials and not removed_whole:
         assert (env.root / link).is_symlink()
     cleanup = repo.remove_empty_folders()
     assert env.snapshot_outside() == before
@@ -362,7 +331,7 @@ def test_check_reports_a_symlink_and_repair_quarantines_the_link_not_its_target(
     assert env.snapshot_outside() == before
     assert not os.path.lexists(env.root / link)
     # On a volume the repair's commit never publishes the link: the view drops it.
-    assert (env.root / ".volstore-quarantine" / link).is_symlink() != env.drops_links
+    assert (env.root / ".volstore-quarantine" / link).is_symlink() != env.drops_specials
     assert env.store.check().ok
 
 

@@ -285,6 +285,12 @@ class Engine:
         where = self.backend.describe()
         what = f"{action} {path} on {where}" if path else f"{action} {where}"
         reason = _unreadable(exc, False) if isinstance(exc, OSError) else None
+        if reason is not None and isinstance(exc, (NotRegularFileError, FileTooLargeError)):
+            # Only reads raise these: a conditional write reading a path it expects.
+            raise CorruptObjectError(exc.path, reason) from exc
+        if reason is not None and not isinstance(exc, SymlinkError):
+            named = getattr(exc, "filename", None)
+            reason = f"{named}: {reason}" if named else reason
         raise error(f"{what} failed: {reason or short_reason(exc)}") from exc
 
     def read(self, path: str) -> bytes | None:
@@ -585,6 +591,8 @@ def _unreadable(exc: OSError, reading: bool) -> str | None:
         return "a folder stands where an object file should be"
     if isinstance(exc, NotADirectoryError):
         return "a file stands where a folder of this path should be"
+    if exc.errno == errno.ENXIO:  # opening a socket, or a device with no driver
+        return "a socket or device stands where an object file should be; it is never read"
     if exc.errno == errno.ELOOP:
         return "a symbolic link stands on this path; volstore never follows one below the root"
     if reading and isinstance(exc, PermissionError):

@@ -514,10 +514,10 @@ class BucketedRepository(Repository[M]):
                 for object_id, path in self.files_in(user_folder, pattern):
                     if path in hidden:
                         continue  # the session's commit replaces or deletes this file
-                    found = read_object(engine, spec, path)
-                    if found is None:
-                        continue  # deleted since the listing
                     try:
+                        found = read_object(engine, spec, path)
+                        if found is None:
+                            continue  # deleted since the listing
                         obj, home = self._decode_placed(path, found[0], object_id)
                     except CorruptObjectError as exc:
                         handle_corrupt(on_error, exc)

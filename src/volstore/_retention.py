@@ -30,11 +30,12 @@ class RetentionReport:
     ``removed_objects`` counts every file removed; ``removed_folders`` are the
     bucket folders removed whole (date folders, or the hours of the cutoff's
     date); ``trimmed_bucket`` is the bucket holding the cutoff when objects
-    were removed from it one by one (``trimmed_paths``), else None. Folders and files whose names
-    are not dates or hours, and anything but a user folder inside a bucket,
-    are never removed: they are listed in ``stray_folders`` and
-    ``stray_files`` (a symbolic link, never followed, is a stray file). ``committed`` says whether the
-    backend was committed (once, and only when something was removed).
+    were removed from it one by one (``trimmed_paths``), else None. Folders
+    and files whose names are not dates or hours, and anything but a user
+    folder inside a bucket, are never removed: they are listed in
+    ``stray_folders`` and ``stray_files`` (a symbolic link, never followed,
+    is a stray file). ``committed`` says whether the backend was committed
+    (once, and only when something was removed).
     """
 
     cutoff: datetime
