@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._bulk import BulkWriter
-from ._check import DEFAULT_QUARANTINE, CheckReport, check_store
+from ._check import DEFAULT_QUARANTINE, DEFAULT_TEMPORARY_MIN_AGE, CheckReport, check_store
 from ._engine import DEFAULT_MAX_OBJECT_BYTES, Engine, ReloadPolicy, Stats
 from ._events import BucketedRepository
 from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
@@ -165,16 +165,23 @@ class Store:
         repair: bool = False,
         quarantine: str = DEFAULT_QUARANTINE,
         max_findings: int = 10_000,
+        temporary_min_age: float = DEFAULT_TEMPORARY_MIN_AGE,
     ) -> CheckReport:
         """Walk the store; report corrupt, temporary, mismatched, duplicate and unknown files.
 
         With ``repair=True``: remove abandoned temporary files and move corrupt,
         mismatched and duplicate files into ``quarantine`` (never deleting
-        them), in one commit. Streams folder by folder, so memory stays flat.
-        See ``volstore.check_store``.
+        them), in one commit. Safe next to live writers: what a writer may
+        still be working on is left until it is ``temporary_min_age`` seconds
+        old (0: no writer is running). Streams folder by folder, so memory
+        stays flat. See ``volstore.check_store``.
         """
         return check_store(
-            self.engine, repair=repair, quarantine=quarantine, max_findings=max_findings
+            self.engine,
+            repair=repair,
+            quarantine=quarantine,
+            max_findings=max_findings,
+            temporary_min_age=temporary_min_age,
         )
 
     # -- paths ------------------------------------------------------------------------------
