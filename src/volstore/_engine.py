@@ -114,7 +114,11 @@ class Stats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _check_reload_arg(reload: object) -> None:
+def check_reload_arg(reload: object) -> None:
+    """Raise TypeError unless ``reload`` is a per-call override (see ``ReloadArg``).
+
+    ``"never"``, ``0`` or ``1`` are refused, not taken for a policy by their truth.
+    """
     if reload is not None and not isinstance(reload, (bool, ReloadPolicy)):
         raise TypeError(
             "reload= takes a ReloadPolicy, True (reload now), False or None (the store's "
@@ -453,7 +457,7 @@ class Engine:
                 return False
             policy: ReloadPolicy | bool = self._reload_policy
         else:
-            _check_reload_arg(reload)
+            check_reload_arg(reload)
             policy = reload
         if policy is False:
             return False
@@ -600,4 +604,11 @@ def _unreadable(exc: OSError, reading: bool) -> str | None:
     return None
 
 
-__all__ = ["DEFAULT_MAX_OBJECT_BYTES", "Engine", "ReloadArg", "ReloadPolicy", "Stats"]
+__all__ = [
+    "DEFAULT_MAX_OBJECT_BYTES",
+    "Engine",
+    "ReloadArg",
+    "ReloadPolicy",
+    "Stats",
+    "check_reload_arg",
+]

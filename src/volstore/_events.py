@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from . import _retention
-from ._engine import ReloadArg
+from ._engine import ReloadArg, check_reload_arg
 from ._errors import CorruptObjectError, InvalidKeyError, ModelDefinitionError, SessionError
 from ._repository import OnError, Repository, Source, UserRepository, check_limit, handle_corrupt
 from ._time import (
@@ -128,9 +128,10 @@ class BucketedRepository(Repository[M]):
         that lies in a bucket or user folder its content does not belong to,
         as in ``Repository.list``.
 
-        Raises InvalidKeyError for a naive datetime or a bad user id (at once,
-        not at the first ``next``).
+        Raises InvalidKeyError for a naive datetime or a bad user id, TypeError
+        for a bad ``reload`` (at once, not at the first ``next``).
         """
+        check_reload_arg(reload)
         window = Window.of(start, end)
         if user_id is not None:
             self.engine.hasher(user_id)  # validate now, not at the first next()
@@ -153,6 +154,7 @@ class BucketedRepository(Repository[M]):
         the user's folder in each hour bucket it visits, and reads the user's
         objects in the visited buckets only.
         """
+        check_reload_arg(reload)
         if n < 0:
             raise ValueError(f"n must not be negative, not {n}")
         window = Window.of(None, before)
@@ -179,6 +181,7 @@ class BucketedRepository(Repository[M]):
         not a cursor here, as objects are in time order: a string raises TypeError.
         """
         check_limit(limit)
+        check_reload_arg(reload)
         self.engine.hasher(user_id)
         walk: Iterator[M]
         if after is None:
@@ -546,6 +549,44 @@ class BucketedUserRepository(UserRepository[M]):
     def __init__(self, repository: BucketedRepository[M], user_id: str) -> None:
         super().__init__(repository, user_id)
         self.bucketed = repository
+
+    def list(
+        self,
+        *,
+        pattern: str | None = None,
+        after: M | datetime | str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> builtins.list[M]:
+        """The bound user's objects in time order (see ``BucketedRepository.list``)."""
+        return self.bucketed.list(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
+
+    def iter(
+        self,
+        *,
+        pattern: str | None = None,
+        after: M | datetime | str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> Iterator[M]:
+        """The bound user's objects in time order, lazily (see ``BucketedRepository.iter``)."""
+        return self.bucketed.iter(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
 
     def range(
         self,

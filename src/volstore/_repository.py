@@ -15,9 +15,9 @@ import builtins
 import fnmatch
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
-from ._engine import Engine, ReloadArg
+from ._engine import Engine, ReloadArg, check_reload_arg
 from ._errors import CorruptObjectError, ObjectNotFoundError, TenantIsolationError
 from ._tracker import UnitOfWork
 
@@ -103,7 +103,9 @@ class Repository(Generic[M]):
         models: any time in its bucket. Raises InvalidKeyError for a bad key,
         CorruptObjectError (naming the file) for a stored file that does not
         parse or validate, or anything but an object file at the path.
+        TypeError for a ``reload`` that is not a ReloadPolicy, a bool or None.
         """
+        check_reload_arg(reload)  # also when the session holds the object already
         obj: M | None = self._uow.get(self.spec, user_id, object_id, at, reload)
         return obj
 
@@ -134,6 +136,7 @@ class Repository(Generic[M]):
         Raises CorruptObjectError when something other than an object file
         stands at its path (a folder, a link, a FIFO).
         """
+        check_reload_arg(reload)
         path = self.engine.path_for(self.spec, user_id, object_id, at)
         present, deleted = self._uow.pending_ids(self.spec, user_id)
         if object_id in present or object_id in deleted:
@@ -173,7 +176,7 @@ class Repository(Generic[M]):
         """One user's object ids, sorted, without reading the objects.
 
         ``pattern`` is a glob on ids (``"2024-*"``), ``after`` an id to start
-        after (the cursor of the previous page), ``limit`` the most to return.
+        after (the last id of the previous page), ``limit`` the most to return.
         Only that user's folder is listed.
         """
         check_limit(limit)
@@ -201,12 +204,24 @@ class Repository(Generic[M]):
             ids = [object_id for object_id in ids if fnmatch.fnmatchcase(object_id, pattern)]
         return ids if limit is None else ids[:limit]
 
+    def _cursor(self, after: M | str | None) -> str | None:
+        """The id a page starts after: ``after`` is the previous page's last object, or its id."""
+        if after is None or isinstance(after, str):
+            return after
+        if isinstance(after, self.model):
+            object_id: str = self.spec.object_id(after)
+            return object_id
+        raise TypeError(
+            f"after= takes the last {self.model.__name__} of the previous page, or its id, "
+            f"not {after!r}"
+        )
+
     def iter(
         self,
         user_id: str,
         *,
         pattern: str | None = None,
-        after: str | None = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
@@ -214,14 +229,13 @@ class Repository(Generic[M]):
         """Lazily yield one user's objects in id order; each is read when it is reached.
 
         The folder is listed once, when iteration starts. An object deleted by
-        someone else meanwhile is skipped. See ``list`` for ``on_error``.
+        someone else meanwhile is skipped. See ``list`` for ``after`` and ``on_error``.
         """
         check_limit(limit)
-        if after is not None and not isinstance(after, str):
-            raise TypeError(f"after must be an id string, not {after!r}")
+        cursor = self._cursor(after)
         self.engine.maybe_reload(reload)
         names = self._names(user_id)
-        ids = self._page(user_id, set(names), pattern, after, limit)
+        ids = self._page(user_id, set(names), pattern, cursor, limit)
         return self._read_listed(user_id, ids, names, on_error)
 
     def _read_listed(
@@ -245,14 +259,15 @@ class Repository(Generic[M]):
         user_id: str,
         *,
         pattern: str | None = None,
-        after: str | None = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> builtins.list[M]:
         """One user's objects sorted by id (a page of them with ``after`` and ``limit``).
 
-        For the next page pass ``after=page[-1].<id field>``. ``on_error``:
+        ``after`` is the cursor: the last object of the previous page (or its
+        id): ``page = repo.list(user, after=page[-1], limit=100)``. ``on_error``:
         ``"raise"`` (the default) raises CorruptObjectError for a stored file
         that does not parse or validate; ``"skip"`` leaves it out; a function is
         called with the error, and the file is left out.
@@ -273,7 +288,12 @@ class Repository(Generic[M]):
         Walks ``<type>/`` folder by folder (one listing in memory at a time),
         so memory stays flat whatever the store's size. Works for flat and
         time-bucketed layouts. Temporary files and foreign files are skipped.
+        Raises TypeError for a bad ``reload`` at once.
         """
+        check_reload_arg(reload)
+        return self._scan_paths(reload)
+
+    def _scan_paths(self, reload: ReloadArg) -> Iterator[str]:
         self.engine.maybe_reload(reload)
         object_id_of = self.engine.layout.object_id_of
         spec = self.spec
@@ -288,6 +308,10 @@ class Repository(Generic[M]):
         An object in a user folder its owner does not hash to is corrupt
         (``on_error``): it is never handed out as another user's.
         """
+        check_reload_arg(reload)
+        return self._scan(reload, on_error)
+
+    def _scan(self, reload: ReloadArg, on_error: OnError) -> Iterator[M]:
         engine = self.engine
         spec = self.spec
         hasher = engine.hasher
@@ -399,11 +423,12 @@ class UserRepository(Generic[M]):
         self,
         *,
         pattern: str | None = None,
-        after: Any = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> builtins.list[M]:
+        """The bound user's objects (see ``Repository.list``); ``after=page[-1]`` pages."""
         return self.repository.list(
             self.user_id,
             pattern=pattern,
@@ -417,11 +442,12 @@ class UserRepository(Generic[M]):
         self,
         *,
         pattern: str | None = None,
-        after: Any = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> Iterator[M]:
+        """The bound user's objects, lazily (see ``Repository.iter``)."""
         return self.repository.iter(
             self.user_id,
             pattern=pattern,

@@ -144,12 +144,22 @@ class Store:
 
         Its writes commit at once; inside ``with store.session() as s:`` use
         ``s.repository(model)`` (a write here raises SessionError there).
-        Time-bucketed models get a BucketedRepository (range queries,
-        retention); ``volstore.bucketed(store, Model)`` gives it the precise type.
+        For a time-bucketed model use ``store.bucketed(Model)``, typed with its
+        range queries and retention (this returns the same repository, typed
+        as a plain one).
         """
         if self.engine.register(model).time_field is not None:
             return BucketedRepository(Direct(self.engine), model)
         return Repository(Direct(self.engine), model)
+
+    def bucketed(self, model: type[M], *, cache_listings: bool = False) -> BucketedRepository[M]:
+        """The repository of a time-bucketed ``model``: range queries, ``latest``, retention.
+
+        ``cache_listings`` keeps folder listings between queries (see
+        BucketedRepository). Raises ModelDefinitionError for a model without
+        a ``time_field``.
+        """
+        return BucketedRepository(Direct(self.engine), model, cache_listings=cache_listings)
 
     def writer(self, *, batch_size: int = 1000) -> BulkWriter:
         """A bounded-memory bulk writer: ``with store.writer() as w: w.add(obj)``.
