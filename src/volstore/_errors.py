@@ -180,6 +180,23 @@ class ReloadError(BackendError):
     """Reloading the volume failed (on Modal: usually a file still open)."""
 
 
+def install_hint(extra: str, package: str | None = None) -> str:
+    """How to install what an optional part of volstore needs (the one wording of it).
+
+    volstore is not on PyPI yet, so its extras install from a clone of the
+    repository; ``package`` names a package that also does on its own.
+    """
+    alone = (
+        f"pip install {package}, or install volstore with its {extra} extra"
+        if package
+        else (f"install volstore with its {extra} extra")
+    )
+    return (
+        f"{alone} (from a clone of the repository, as volstore is not on PyPI yet: "
+        f"pip install '/path/to/volstore[{extra}]')"
+    )
+
+
 _MAX_REASON = 300
 _MAX_FIELDS = 3
 

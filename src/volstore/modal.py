@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from ._errors import VolstoreError
+from ._errors import VolstoreError, install_hint
 from ._store import Store
 from .backends._base import Backend
 from .backends.modal_mounted import MountedVolumeBackend, VolumeHandle
@@ -28,10 +28,7 @@ from .backends.modal_remote import RemoteVolume, RemoteVolumeBackend
 
 Mode = Literal["auto", "mounted", "remote"]
 
-INSTALL_HINT = (
-    "volstore's Modal support needs the modal package: pip install 'volstore[modal]' "
-    "(or pip install modal)"
-)
+INSTALL_HINT = "volstore's Modal support needs the modal package: " + install_hint("modal", "modal")
 
 
 class ModalUnavailableError(VolstoreError, ImportError):
