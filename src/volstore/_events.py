@@ -7,9 +7,9 @@ in UTC::
     events/2024-02-29/<user_hash>/<id>.json         bucket="day"
 
 so a time-range query lists only the buckets it overlaps, and old data goes by
-removing whole date folders. :class:`BucketedRepository` is the repository of
+removing whole date folders. ``BucketedRepository`` is the repository of
 such a model: ``range``, ``latest``, get and delete by key and timestamp
-(inherited from :class:`Repository`, with ``at=``), ``purge_older_than``
+(inherited from ``Repository``, with ``at=``), ``purge_older_than``
 (retention) and ``remove_empty_folders`` (cleanup; both in ``_retention``).
 
 What a query costs (``store.stats.lists`` counts folder listings):
@@ -44,6 +44,7 @@ from . import _retention
 from ._engine import ReloadArg, check_reload_arg
 from ._errors import CorruptObjectError, InvalidKeyError, ModelDefinitionError, SessionError
 from ._repository import OnError, Repository, Source, UserRepository, check_limit, handle_corrupt
+from ._retention import CleanupReport, RetentionReport
 from ._time import (
     DAY,
     EVERYTHING,
@@ -59,9 +60,6 @@ from ._tracker import UnitOfWork, read_object
 from .backends._base import Entry
 
 M = TypeVar("M")
-
-RetentionReport = _retention.RetentionReport
-CleanupReport = _retention.CleanupReport
 
 
 class BucketedRepository(Repository[M]):
@@ -298,9 +296,24 @@ class BucketedRepository(Repository[M]):
     ) -> RetentionReport:
         """Delete every object older than ``cutoff``, with one commit; report what went.
 
-        See ``volstore._retention.purge_older_than``. Raises SessionError in a
-        session (retention commits on its own), InvalidKeyError for a naive
-        cutoff, ValueError for a negative age.
+        ``cutoff`` is an aware datetime, a timedelta or a number of days before
+        ``now`` (default: the current time). Date folders wholly before the
+        cutoff are removed at once, without reading a file; the bucket
+        folders of the cutoff's date that end before it too. The bucket
+        holding the cutoff is read, and its objects with a timestamp before
+        the cutoff are deleted one by one (``on_error`` treats a file there
+        that does not parse, as in ``list``).
+
+        Folders and files whose names are not dates (or, with hour buckets,
+        hours) are never removed, and are reported: a date folder holding one
+        is removed hour by hour around it. (With hour buckets each old date
+        folder is listed once, to find such strays; a bucket folder removed
+        whole takes everything inside it.) Running it again removes nothing
+        and commits nothing. A symbolic link is never followed: one where a
+        folder should be is a stray.
+
+        Raises SessionError in a session (retention commits on its own),
+        InvalidKeyError for a naive cutoff, ValueError for a negative age.
         """
         self._refuse_in_session("purge_older_than")
         report = _retention.purge_older_than(
@@ -313,8 +326,15 @@ class BucketedRepository(Repository[M]):
     def remove_empty_folders(self, prefix: str | None = None) -> CleanupReport:
         """Remove the empty folders below ``prefix`` (default: the type folder), bottom up.
 
-        See ``volstore._retention.remove_empty_folders``. Raises
-        InvalidKeyError for a prefix outside this model's folders,
+        ``prefix`` is the type folder or a bucket or user folder below it; it
+        is not removed itself. Folders whose names are not what the layout
+        expects at their depth (a date, an hour, a user folder) are never
+        removed, nor is anything above them; they are reported. A folder is
+        removed only if it is still empty at that moment (``remove_empty_folder``
+        of the backend), so a write arriving meanwhile is never lost. Commits
+        once when something was removed.
+
+        Raises InvalidKeyError for a prefix outside this model's folders,
         SessionError in a session.
         """
         self._refuse_in_session("remove_empty_folders")

@@ -397,14 +397,17 @@ class UserRepository(Generic[M]):
     def get(
         self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
     ) -> M | None:
+        """The bound user's object ``object_id``, or None (see ``Repository.get``)."""
         return self.repository.get(self.user_id, object_id, at, reload=reload)
 
     def get_one(self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None) -> M:
+        """The bound user's object ``object_id``; ObjectNotFoundError when absent."""
         return self.repository.get_one(self.user_id, object_id, at, reload=reload)
 
     def exists(
         self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
     ) -> bool:
+        """Whether the bound user has an object ``object_id`` (see ``Repository.exists``)."""
         return self.repository.exists(self.user_id, object_id, at, reload=reload)
 
     def ids(
@@ -415,6 +418,7 @@ class UserRepository(Generic[M]):
         limit: int | None = None,
         reload: ReloadArg = None,
     ) -> builtins.list[str]:
+        """The bound user's object ids, sorted (see ``Repository.ids``)."""
         return self.repository.ids(
             self.user_id, pattern=pattern, after=after, limit=limit, reload=reload
         )
@@ -458,18 +462,23 @@ class UserRepository(Generic[M]):
         )
 
     def count(self, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
+        """How many objects the bound user has (a folder listing)."""
         return self.repository.count(self.user_id, pattern=pattern, reload=reload)
 
     def put(self, obj: M) -> M:
+        """Insert or replace ``obj``; TenantIsolationError when another user owns it."""
         return self.repository.put(self._own(obj))
 
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
+        """Insert or replace several objects (one commit, outside a session); all the user's."""
         return self.repository.put_all([self._own(obj) for obj in objs])
 
     def delete(self, object_id: str, at: datetime | None = None) -> bool:
+        """Delete the bound user's object ``object_id``; return whether there was one."""
         return self.repository.delete(self.user_id, object_id, at)
 
     def delete_all(self) -> int:
+        """Delete every object of this type the bound user has; return how many."""
         return self.repository.delete_all(self.user_id)
 
 

@@ -73,25 +73,7 @@ def purge_older_than(
     reload: ReloadArg = None,
     on_error: OnError = "raise",
 ) -> RetentionReport:
-    """Delete every object of a time-bucketed model older than ``cutoff``, with one commit.
-
-    ``cutoff`` is an aware datetime, a timedelta or a number of days before
-    ``now`` (default: the current time). Date folders wholly before the
-    cutoff are removed at once, without reading a file; the bucket
-    folders of the cutoff's date that end before it too. The bucket
-    holding the cutoff is read, and its objects with a timestamp before
-    the cutoff are deleted one by one.
-
-    Folders and files whose names are not dates (or, with hour buckets,
-    hours) are never removed, and are reported: a date folder holding one
-    is removed hour by hour around it. (With hour buckets each old date
-    folder is listed once, to find such strays; a bucket folder removed
-    whole takes everything inside it.) Running it again removes nothing
-    and commits nothing. A symbolic link is never followed: one where a
-    folder should be is a stray.
-
-    Raises InvalidKeyError for a naive cutoff, ValueError for a negative age.
-    """
+    """The work of ``BucketedRepository.purge_older_than``, whose docstring is the contract."""
     limit = cutoff_of(cutoff, now)
     engine.maybe_reload(reload)
     root = spec.resource_type
@@ -203,18 +185,7 @@ def _older_in_bucket(
 def remove_empty_folders(
     engine: Engine, spec: ModelSpec, prefix: str | None = None
 ) -> CleanupReport:
-    """Remove the empty folders below ``prefix`` (default: the type folder), bottom up.
-
-    ``prefix`` is the type folder or a bucket or user folder below it; it
-    is not removed itself. Folders whose names are not what the layout
-    expects at their depth (a date, an hour, a user folder) are never
-    removed, nor is anything above them; they are reported. A folder is
-    removed only if it is still empty at that moment (``remove_empty_folder``
-    of the backend), so a write arriving meanwhile is never lost. Commits
-    once when something was removed.
-
-    Raises InvalidKeyError for a prefix outside this model's folders.
-    """
+    """The work of ``BucketedRepository.remove_empty_folders``, whose docstring is the contract."""
     root = spec.resource_type
     prefix = root if prefix is None else prefix
     check_relative_path(prefix)

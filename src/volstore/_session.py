@@ -18,15 +18,13 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from ._engine import Engine, ReloadArg, Stats, check_reload_arg
+from ._engine import Stats as SessionStats  # what one session did to the backend
 from ._errors import ObjectNotFoundError, SessionError
 from ._events import BucketedRepository
 from ._repository import Repository
 from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
-
-SessionStats = Stats
-"""What one session did to the backend (the same counters as a store's)."""
 
 
 class Session:

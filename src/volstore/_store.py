@@ -1,6 +1,6 @@
 """The store: the public facade over the engine.
 
-``Store(path_or_backend)`` builds an :class:`~volstore._engine.Engine` (the
+``Store(path_or_backend)`` builds an ``volstore._engine.Engine`` (the
 backend, the key layout, the registered models, the reload policy, the
 counters) and hands out what users work with: sessions, repositories, the
 check, and a bulk writer. Nothing below imports this module.
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ._bulk import BulkWriter
 from ._check import DEFAULT_QUARANTINE, DEFAULT_TEMPORARY_MIN_AGE, CheckReport, check_store
 from ._engine import DEFAULT_MAX_OBJECT_BYTES, Engine, ReloadPolicy, Stats
+from ._engine import Stats as StoreStats  # the counters since the store opened
 from ._events import BucketedRepository
 from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
 from ._model import ModelSpec
@@ -31,9 +32,6 @@ M = TypeVar("M")
 DEFAULT_ROOT_ENV = "VOLSTORE_ROOT"
 DEFAULT_ROOT = "volstore-data"
 USER_HASH_KEY_ENV = "VOLSTORE_USER_HASH_KEY"
-
-StoreStats = Stats
-"""Counters of backend operations since the store opened (tests and benchmarks read them)."""
 
 
 class Store:
@@ -80,6 +78,9 @@ class Store:
             else KeyedUserHasher(user_hash_key, user_hash_length)
         )
         self.engine = Engine(backend, hasher, reload=reload, max_object_bytes=max_object_bytes)
+        """The engine below the store (advanced): the backend with the key layout, the
+        registered models, the reload policy and the counters, which every
+        repository, the check and the CLI work through (see the architecture page)."""
         for model in models:
             self.register(model)
 

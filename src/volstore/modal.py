@@ -105,7 +105,7 @@ def volume_store(
     """A Store on a Modal Volume (or an emulated one); see ``volume_backend``.
 
     ``volume`` is a ``modal.Volume`` (or ``volstore.testing.EmulatedVolume``);
-    ``store_options`` go to :class:`volstore.Store` (``reload=``, ...).
+    ``store_options`` go to ``volstore.Store`` (``reload=``, ...).
     """
     return Store(volume_backend(volume, mount_path=mount_path, mode=mode), **store_options)
 

@@ -32,7 +32,7 @@ does it better):
 ==========================================  ==============================================
 
 Paths never start with ``/``, never contain ``.``/``..`` components, and are
-checked again by each backend with :func:`volstore._keys.check_relative_path`.
+checked again by each backend with ``volstore._keys.check_relative_path``.
 Errors: a backend raises what its storage raises (``OSError`` and friends, or
 its client's exceptions, listed in ``storage_errors``); the engine above
 translates them into volstore's errors in one place.
@@ -123,9 +123,10 @@ class Backend(abc.ABC):
         Raises FileNotFoundError if there is no file there (IsADirectoryError
         when a folder stands there; NotADirectoryError when a file stands where
         a folder of the path should be). With ``limit``, raises
-        :class:`FileTooLargeError` instead of reading a file larger than
+        ``FileTooLargeError`` instead of reading a file larger than
         ``limit`` bytes. Never opens anything but a regular file (a FIFO
-        would block): raises :class:`NotRegularFileError` for one.
+        would block): raises ``NotRegularFileError`` for one, and
+        ``SymlinkError`` for a symbolic link on the path (never followed).
         """
 
     @abc.abstractmethod

@@ -5,7 +5,7 @@ Anything with write access to a volume can plant a symbolic link inside it
 one below a store's root: every path is resolved by the kernel with
 ``openat2(RESOLVE_NO_SYMLINKS)`` (Linux 5.6 and newer: one system call), or,
 where that is missing, one component at a time with ``O_NOFOLLOW``. A link
-met on the way raises :class:`SymlinkError` naming the path.
+met on the way raises ``SymlinkError`` naming the path.
 
 Temporary files: a batch writes each file to a temporary name in the target's
 folder first. The name is ``.<name>.<process token>-<pid>-<counter>.vstmp``:

@@ -1,6 +1,6 @@
 """The testing kit: an offline Modal Volume emulator, fixtures and strategies.
 
-- :class:`VolumeEmulator` and :class:`EmulatedVolume`: a local stand-in for
+- ``VolumeEmulator`` and ``EmulatedVolume``: a local stand-in for
   ``modal.Volume`` with Modal's semantics (per-container views, commit,
   reload, background commits, the client API), usable across processes.
 - ``volstore.testing.pytest_plugin``: fixtures (see docs/testing.md).

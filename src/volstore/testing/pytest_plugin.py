@@ -111,7 +111,7 @@ class ContainerFactory:
         decides when changes are published). ``reload``: the Store's reload
         policy. ``reload_commits``: whether ``reload()`` first commits pending
         changes (the emulator's default: yes, as Modal may). Other keywords go
-        to :class:`volstore.Store`.
+        to ``volstore.Store``.
         """
         if self.containers:
             handle = self.emulator.Volume.from_name(self.volume.name)
