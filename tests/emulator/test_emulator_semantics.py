@@ -491,6 +491,25 @@ def test_background_commits_publish_without_refreshing_the_view(
         assert a.errors == []
 
 
+def test_mount_makes_background_commits_by_default(tmp_path: Path) -> None:
+    """modal-volumes.md: "Modal also commits every few seconds while the function runs"
+    and every mount allows it (volume.py ``_volume_to_mount_proto``:
+    ``allow_background_commits=True``): on by default, every 20 ms in the emulator;
+    the emulator's ``background_commit_interval=None`` makes mounts default to none."""
+    emulator = VolumeEmulator(tmp_path / "emu")
+    assert emulator.background_commit_interval == 0.02
+    volume = emulator.Volume.from_name("v", create_if_missing=True)
+    with volume.mount() as mount:
+        assert mount.background_commit_interval == 0.02
+        write_atomically(mount.path / "auto.txt", "no explicit commit")
+        wait_until(lambda: "auto.txt" in committed_paths(volume))
+    quiet = VolumeEmulator(tmp_path / "quiet", background_commit_interval=None)
+    with quiet.Volume.from_name("v", create_if_missing=True).mount() as mount:
+        assert mount.background_commit_interval is None
+    with volume.mount(background_commit_interval=1.5) as mount:
+        assert mount.background_commit_interval == 1.5
+
+
 def test_background_commit_can_publish_a_half_written_file(volume: EmulatedVolume) -> None:
     """modal-volumes.md: "a background commit can publish a file that is half written"."""
     with (
