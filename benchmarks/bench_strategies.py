@@ -58,7 +58,7 @@ import volstore.modal
 from benchmarks._peers import SeedFiles, SQLitePeer, TinyDBPeer, user_hash
 from benchmarks.bench_core import make_schedules, storage_root
 from models import Schedule
-from volstore.testing._emulator import CommitCost, EmulatedVolume, Mount, VolumeEmulator
+from volstore.testing import CommitCost, EmulatedVolume, Mount, VolumeEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "benchmarks"

@@ -134,7 +134,7 @@ class Mount:
                     self._view.refresh(store, set())
                 if self._guard is not None:
                     self._guard.lock_down()
-                else:
+                elif volume.emulator.change_tracking:
                     self._view.start_tracking()
             except BaseException:
                 self._teardown()

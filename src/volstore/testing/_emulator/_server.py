@@ -72,6 +72,10 @@ class VolumeEmulator:
             None reads the environment variable ``VOLSTORE_EMULATOR_COMMIT_REFRESHES``.
         v1_max_inodes: files and folders a v1 volume holds at most (modal-volumes.md:
             500,000); a write past it fails with ENOSPC. Lower it to test the limit.
+        change_tracking: whether mounts follow their changes with inotify (Linux), so
+            a commit looks only at what changed. False makes every commit walk the
+            whole mount (for file systems where inotify misses changes); where
+            inotify is unavailable the emulator walks anyway.
     """
 
     #: modal-volumes.md, v1 and v2 table: "at most 262,144 files per directory" on v2.
@@ -92,6 +96,7 @@ class VolumeEmulator:
         background_commit_interval: float | None = DEFAULT_BACKGROUND_COMMIT_INTERVAL,
         commit_refreshes: bool | None = None,
         v1_max_inodes: int = V1_MAX_INODES,
+        change_tracking: bool = True,
     ) -> None:
         if background_commit_interval is not None and background_commit_interval <= 0:
             raise ValueError("background_commit_interval must be positive or None")
@@ -105,6 +110,7 @@ class VolumeEmulator:
             _env_flag(COMMIT_REFRESHES_ENV_VAR) if commit_refreshes is None else commit_refreshes
         )
         self.v1_max_inodes = v1_max_inodes
+        self.change_tracking = change_tracking
         self.faults = Faults(VOLUME_OPERATIONS | DICT_OPERATIONS, f"emulator at {self.root}")
         """Faults for the next calls of every volume and dict of this emulator."""
         self.root.mkdir(parents=True, exist_ok=True)
