@@ -472,8 +472,8 @@ def test_two_containers_see_each_others_data_only_after_commit_and_reload(
 
 
         def test_commit_never_refreshes(volstore_container):
-            a = volstore_container(background_commits=False)
-            b = volstore_container(background_commits=False)
+            a = volstore_container(background_commits=False, commit_refreshes=False)
+            b = volstore_container(background_commits=False, commit_refreshes=False)
             (a.path / "a.txt").write_text("a")
             a.commit()
             (b.path / "b.txt").write_text("b")

@@ -201,3 +201,49 @@ def test_background_commits_look_only_at_what_changed(volume: EmulatedVolume) ->
         assert committed(volume)["u0/bg.json"] == b"bg"
         assert mount.counters.full_scans == 0
         assert mount.counters.entries_examined <= 2
+
+
+def test_a_folder_swapped_for_a_symlink_never_leaks_outside_files(
+    volume: EmulatedVolume, tmp_path: Path
+) -> None:
+    """Nothing escapes the volume: a tracked path that now leads through a symlink user
+    code put in place of a folder is neither read by a commit ..."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("secret")
+    with mounted(volume) as mount:
+        (mount.path / "dir").mkdir()
+        (mount.path / "dir" / "x.txt").write_text("mine")
+        volume.commit()
+        (mount.path / "dir" / "x.txt").write_text("changed")  # a candidate now
+        (mount.path / "dir" / "x.txt").unlink()
+        (mount.path / "dir").rmdir()
+        (mount.path / "dir").symlink_to(outside)
+        volume.commit()
+    assert b"secret" not in committed(volume).values()
+    assert "dir/x.txt" not in committed(volume)
+
+
+def test_a_reload_never_removes_files_through_a_symlink(
+    emulator: VolumeEmulator, volume: EmulatedVolume, tmp_path: Path
+) -> None:
+    """... nor removed by a reload."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("precious")
+    with volume.batch_upload() as batch:
+        batch.put_file(io.BytesIO(b"v"), "dir/x.txt")
+    other = emulator.Volume.from_name("vol")
+    for reload_commits in (True, False):
+        with volume.mount(background_commit_interval=None, reload_commits=reload_commits) as m:
+            (m.path / "dir" / "x.txt").unlink()
+            (m.path / "dir").rmdir()
+            (m.path / "dir").symlink_to(outside)
+            if not reload_commits:
+                other.remove_file("dir/x.txt")
+            volume.reload()
+            assert (outside / "x.txt").read_text() == "precious"
+            assert b"precious" not in committed(volume).values()
+            (m.path / "dir").unlink(missing_ok=True)  # the reload may have removed it
+        with volume.batch_upload(force=True) as batch:
+            batch.put_file(io.BytesIO(b"v"), "dir/x.txt")

@@ -106,21 +106,47 @@ class Copied(NamedTuple):
     digest: bytes | None
 
 
-def copy_file(
-    src: str, dst: str, *, keep_mtime: bool = True, mode: int | None = None, digest: bool = False
-) -> Copied:
-    """Copy the regular file ``src`` to the new file ``dst``; return the source's stat.
+def open_beneath(base: str, rel: str) -> int:
+    """Open file ``rel`` under ``base`` for reading without following any symlink, in
+    the folders on the way too (component by component, ``O_NOFOLLOW`` and
+    ``dir_fd``): a symlink swapped in by user code can never lead outside ``base``.
+    OSError (ELOOP, ENOTDIR, ENOENT) when the path is not a plain file path."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    parts = rel.split("/")
+    fd = os.open(base, flags | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            next_fd = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        # O_NONBLOCK: a FIFO swapped in must not block the commit (no effect on files).
+        return os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
 
-    The source is opened with O_NOFOLLOW and checked to be a regular file, so a symlink
-    swapped in by user code can never pull a file from outside the volume. The stat is
-    taken on the open descriptor before reading: if the file changes during the copy,
-    its stat will differ from this one and the next commit publishes it again.
+
+def copy_file(
+    src: str | int,
+    dst: str,
+    *,
+    keep_mtime: bool = True,
+    mode: int | None = None,
+    digest: bool = False,
+) -> Copied:
+    """Copy the regular file ``src`` (a path, or a descriptor this call closes) to the
+    new file ``dst``; return the source's stat.
+
+    A path is opened with O_NOFOLLOW, and the source is checked to be a regular file,
+    so a symlink swapped in by user code can never pull a file from outside the
+    volume. The stat is taken on the open descriptor before reading: if the file
+    changes during the copy, its stat will differ from this one and the next commit
+    publishes it again.
     """
-    src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    src_fd = src if isinstance(src, int) else os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         src_st = os.fstat(src_fd)
         if not stat.S_ISREG(src_st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "not a regular file", src)
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(src))
         hasher = hashlib.blake2b(digest_size=16) if digest else None
         file_mode = stat.S_IMODE(src_st.st_mode) if mode is None else mode
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

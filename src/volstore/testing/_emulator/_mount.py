@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Literal
 from ._committed import EntryLimitError, Transaction, VolumeFullError, VolumeStore
 from ._errors import error
 from ._faults import FaultPoint
-from ._files import OPEN_FILES_MESSAGE, Stat, copy_file, is_racy, open_files_annotation
+from ._files import (
+    OPEN_FILES_MESSAGE,
+    Stat,
+    copy_file,
+    is_racy,
+    open_beneath,
+    open_files_annotation,
+)
 from ._readonly import ReadOnlyGuard, ReadOnlyMode
 from ._sync import Changes, View
 from ._types import EmulatorCounters
@@ -435,15 +442,18 @@ class Mount:
                         txn.make_dir(view.to_volume(rel))
                     for rel in changes.puts:
                         staged = txn.staged_path_for(view.to_volume(rel))
-                        local = view.local_path(rel)
                         try:
-                            mtime_ns = os.stat(local, follow_symlinks=False).st_mtime_ns
-                            racy = is_racy(mtime_ns, now_ns)
-                            result = copy_file(local, staged, digest=racy)
+                            source = open_beneath(view.base, rel)
+                        except OSError:
+                            # Gone, or reached through a symlink (user code keeps
+                            # running): skip it; the next commit sees what is there then.
+                            txn.forget_put(view.to_volume(rel))
+                            continue
+                        try:
+                            racy = is_racy(os.fstat(source).st_mtime_ns, now_ns)
+                            result = copy_file(source, staged, digest=racy)
                             copied[rel] = (result.source, result.digest)
-                        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                            # Changed under us (user threads keep running); skip it and
-                            # let the next commit pick up whatever is there then.
+                        except IsADirectoryError:
                             txn.forget_put(view.to_volume(rel))
                     put_stats = store.commit_transaction(txn)
                 except BaseException:

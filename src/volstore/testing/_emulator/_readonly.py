@@ -127,6 +127,17 @@ def _write(process: subprocess.Popen[bytes], line: str) -> None:
     process.stdin.flush()
 
 
+def _forget_in_child() -> None:
+    """A forked child owns none of its parent's mounts: its exit must not remove them."""
+    global _watchdog, _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    _active.clear()
+    _watchdog = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 @atexit.register
 def _unmount_everything() -> None:
     """At interpreter exit: remove every bind mount still active, stop the watchdog."""

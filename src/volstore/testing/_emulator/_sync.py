@@ -157,7 +157,11 @@ class View:
             self._count("full_scans", 1)
             self._count("entries_examined", len(current.keys() | self.known.keys()))
         else:
-            items = [(rel, lstat(self.local_path(rel))) for rel in candidates]
+            verified: set[str] = set()
+            items = [
+                (rel, lstat(self.local_path(rel)) if self._inside(rel, verified) else None)
+                for rel in candidates
+            ]
             self._count("entries_examined", len(candidates))
         changes = Changes([], [], [], [], {})
         for rel, info in items:
@@ -231,6 +235,19 @@ class View:
         self.seq = head.seq
         return fetched
 
+    def _inside(self, rel: str, verified: set[str]) -> bool:
+        """Whether every folder above ``rel`` in the view is a real folder: a path
+        through a symlink user code put there is not in the view (and must never lead
+        the emulator to read or remove files outside it)."""
+        for folder in ancestors(rel):
+            if folder in verified:
+                continue
+            found = lstat(self.local_path(folder))
+            if found is None or found.kind != "d":
+                return False
+            verified.add(folder)
+        return True
+
     def _kept(self, rel: str, keep: set[str]) -> bool:
         """Whether ``rel`` is, is under, or holds a local change to keep."""
         if not keep:
@@ -298,13 +315,13 @@ class View:
                 continue
             want = lstat(store.path_of(self.to_volume(rel)))
             local = self.local_path(rel)
-            have = lstat(local)
             if want is None or want.kind == "o":
-                if have is not None:
+                if self._inside(rel, set()) and lstat(local) is not None:
                     remove_entry(local)
                 self._forget(rel, below=True)
                 continue
-            self._ensure_local_dir(rel.rpartition("/")[0])
+            self._ensure_local_dir(rel.rpartition("/")[0])  # real folders from here on
+            have = lstat(local)
             if want.kind == "d":
                 if have is None or have.kind != "d":
                     if have is not None:
