@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._cli import add_mode_options
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREFIX = "bench_"
 
@@ -81,12 +83,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         epilog="Arguments after -- go to every benchmark, e.g. -- --json results.json",
     )
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    parser.add_argument(
-        "--smoke", action="store_true", help="quick runs that check no speed target (CI)"
-    )
-    parser.add_argument(
-        "--no-check", action="store_true", help="do not fail on a missed speed target"
-    )
+    add_mode_options(parser)  # the benchmarks' own --smoke and --no-check, passed on
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return parser.parse_args(argv), passed
 

@@ -30,7 +30,6 @@ import os
 import pstats
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from typing import Any
 import pydantic
 
 import volstore
+from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
 from models import Schedule
 
 RESOURCE_TYPE = "schedules"
@@ -161,7 +161,7 @@ def check_layout(workload: Workload, store: volstore.Store) -> None:
     ):
         if store.object_path(spec, obj) != path:
             raise AssertionError(f"layout differs: volstore {store.object_path(spec, obj)}, {path}")
-        if store.encode(spec, obj) != data:
+        if store.engine.encode(spec, obj) != data:
             raise AssertionError("the floors' pre-serialized bytes differ from volstore's")
 
 
@@ -269,18 +269,6 @@ def rotated(items: list[Any], by: int) -> list[Any]:
     return items[by:] + items[:by]
 
 
-def storage_root(requested: str | None, prefix: str = "volstore-bench-") -> tuple[Path, str]:
-    """A fresh folder for the run, on tmpfs when the machine has one; and what it is on."""
-    if requested:
-        base, kind = Path(requested), "given by --dir"
-    elif os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        base, kind = Path("/dev/shm"), "tmpfs (/dev/shm)"
-    else:
-        base, kind = Path(tempfile.gettempdir()), "no tmpfs: the temporary folder (a disk?)"
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base)), f"{base} - {kind}"
-
-
 def bench_writes(results: Results, workload: Workload, root: Path, repetitions: int) -> None:
     """The writers, interleaved, each into a fresh folder per repetition.
 
@@ -320,7 +308,7 @@ def bench_writes(results: Results, workload: Workload, root: Path, repetitions: 
         return timed(lambda: backend.write_batch(files))
 
     spec = volstore.spec_of(Schedule)
-    encoder = volstore.Store(root / "encoder").encode
+    encoder = volstore.Store(root / "encoder").engine.encode
 
     def encode(_target: Path) -> float:
         return timed(lambda: [encoder(spec, obj) for obj in workload.objects])
@@ -568,20 +556,16 @@ def profile_volstore(workload: Workload, root: Path, read_root: Path) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks bench_core", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--smoke", action="store_true", help="a quick run that checks no speed target (CI)"
-    )
-    parser.add_argument(
-        "--no-check", action="store_true", help="exit 0 even when a speed target is missed"
-    )
+    parser = benchmark_parser("bench_core", __doc__)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--repetitions", type=int, help="repetitions of each measurement")
-    parser.add_argument("--objects", type=int, help="objects written and read (100 per user)")
-    parser.add_argument("--big-store", type=int, help="objects in the big store for listing")
-    parser.add_argument("--dir", help="where to write (default: /dev/shm if present)")
+    add_size_options(
+        parser,
+        {
+            "repetitions": "repetitions of each measurement",
+            "objects": "objects written and read (100 per user)",
+            "big_store": "objects in the big store for listing",
+        },
+    )
     parser.add_argument(
         "--profile", action="store_true", help="also print cProfile of the volstore write and get"
     )
@@ -591,14 +575,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run the benchmark; return 1 when a target is missed (unless --smoke or --no-check)."""
     args = parse_args(argv)
-    sizes = dict(SMOKE if args.smoke else FULL)
-    for key, value in (
-        ("objects", args.objects),
-        ("big_store", args.big_store),
-        ("repetitions", args.repetitions),
-    ):
-        if value is not None:
-            sizes[key] = value
+    sizes = sizes_from(args, full=FULL, smoke=SMOKE)
     if sizes["objects"] < OBJECTS_PER_USER or sizes["repetitions"] < 1:
         print("bench_core: need at least 100 objects and 1 repetition", file=sys.stderr)
         return 2
@@ -608,7 +585,7 @@ def main(argv: list[str]) -> int:
         workload = make_workload(sizes["objects"])
         results = Results(
             config={
-                "mode": "smoke" if args.smoke else "full",
+                "mode": mode(args),
                 "objects": len(workload.objects),
                 "users": len(workload.users),
                 "big_store": sizes["big_store"],

@@ -25,7 +25,6 @@ Run ``python -m benchmarks bench_emulator`` (``--smoke`` for the quick CI run).
 
 from __future__ import annotations
 
-import argparse
 import gc
 import hashlib
 import io
@@ -41,9 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
 from volstore.testing import EmulatedVolume, Mount, VolumeEmulator
-
-from .bench_core import storage_root
 
 FULL = {"small": 200, "big": 100_000, "medium": 10_000, "rounds": 15, "walk_rounds": 3}
 SMOKE = {"small": 200, "big": 2_000, "medium": 500, "rounds": 3, "walk_rounds": 2}
@@ -336,37 +334,28 @@ def _inotify_available(root: Path) -> bool:
     return tracked
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks bench_emulator", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--smoke", action="store_true", help="a quick run checking no target")
-    parser.add_argument("--no-check", action="store_true", help="exit 0 on a missed target")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--rounds", type=int, help="rounds of each commit/reload measurement")
-    parser.add_argument("--big", type=int, help="files in the big volume")
-    parser.add_argument("--dir", help="where to write (default: /dev/shm if present)")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str]) -> int:
     """Run the benchmark; return 1 when a target is missed (unless --smoke or --no-check)."""
-    args = parse_args(argv)
-    sizes = dict(SMOKE if args.smoke else FULL)
-    if args.rounds is not None:
-        sizes["rounds"] = args.rounds
-    if args.big is not None:
-        sizes["big"] = args.big
+    parser = benchmark_parser("bench_emulator", __doc__)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    add_size_options(
+        parser,
+        {
+            "big": "files in the big volume",
+            "medium": "files in the medium volume (mounting)",
+            "rounds": "rounds of each commit and reload measurement",
+        },
+    )
+    args = parser.parse_args(argv)
+    sizes = sizes_from(args, full=FULL, smoke=SMOKE)
     if sizes["rounds"] < 1 or sizes["big"] < sizes["small"]:
-        print(
-            "bench_emulator: need 1 round and a big volume at least as big as 200", file=sys.stderr
-        )
+        print("bench_emulator: need 1 round and a big volume of at least 200", file=sys.stderr)
         return 2
     root, storage = storage_root(args.dir, prefix="volstore-bench-emulator-")
     try:
         results = Results(
             config={
-                "mode": "smoke" if args.smoke else "full",
+                "mode": mode(args),
                 **sizes,
                 "storage": storage,
                 "python": sys.version.split()[0],

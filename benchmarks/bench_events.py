@@ -30,24 +30,22 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the project's ``models`` importable
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` and ``models`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import volstore
+from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
 from models import Event
-from volstore._events import BucketedRepository, bucketed
+from volstore import BucketedRepository, bucketed
 
 FULL = {"days": 30, "per_hour": 100, "users": 50, "repetitions": 3}
 SMOKE = {"days": 2, "per_hour": 20, "users": 10, "repetitions": 2}
@@ -219,24 +217,17 @@ def run(root: Path, sizes: dict[str, int], check_speed: bool) -> int:
     return 1 if failures else 0
 
 
-def default_parent() -> str | None:
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/bench_events.py", description=__doc__.split("\n\n")[0]
+    parser = benchmark_parser("bench_events", __doc__)
+    add_size_options(
+        parser,
+        {
+            "days": "days of events (default 30)",
+            "per_hour": "events per hour (default 100)",
+            "users": "users (default 50)",
+            "repetitions": "repetitions of the full scan",
+        },
     )
-    parser.add_argument("--smoke", action="store_true", help="a small store; checks no speed")
-    parser.add_argument(
-        "--no-check", action="store_true", help="exit 0 even when the speed target is missed"
-    )
-    parser.add_argument("--days", type=int, help="days of events (default 30)")
-    parser.add_argument("--per-hour", type=int, help="events per hour (default 100)")
-    parser.add_argument("--users", type=int, help="users (default 50)")
-    parser.add_argument("--repetitions", type=int, help="repetitions of the full scan")
-    parser.add_argument("--dir", help="where to write (default: /dev/shm if present)")
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     return parser.parse_args(argv)
 
@@ -244,15 +235,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run the benchmark; return 1 when a target is missed (speed: not with --smoke/--no-check)."""
     args = parse_args(argv)
-    sizes: dict[str, Any] = dict(SMOKE if args.smoke else FULL)
-    for key in ("days", "per_hour", "users", "repetitions"):
-        value = getattr(args, key)
-        if value is not None:
-            sizes[key] = value
-    parent = args.dir or default_parent()
-    root = Path(tempfile.mkdtemp(prefix="volstore-bench-events-", dir=parent))
-    mode = "smoke" if args.smoke else "full"
-    print(f"volstore time-bucket benchmark ({mode}), python {sys.version.split()[0]}")
+    sizes = sizes_from(args, full=FULL, smoke=SMOKE)
+    root, storage = storage_root(args.dir, prefix="volstore-bench-events-")
+    print(
+        f"volstore time-bucket benchmark ({mode(args)}), python {sys.version.split()[0]}; "
+        f"data in {storage}"
+    )
     try:
         return run(root / "store", sizes, check_speed=not (args.smoke or args.no_check))
     finally:

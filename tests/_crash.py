@@ -187,7 +187,8 @@ def check_readers_and_repair(store: volstore.Store, folder: Path, found: Scan, s
         raise CrashCheckError(
             f"{folder}: listing shows {len(listed)} ids for {len(found.generations)} files"
         )
-    report = check_store(store, repair=True)
+    # The writer was killed: nothing can still rename its temporary files.
+    report = check_store(store, repair=True, temporary_min_age=0)
     if report.totals["corrupt"] or report.totals["mismatch"] or report.totals["unknown"]:
         raise CrashCheckError(f"{folder}: store check found {report.findings()}")
     if report.totals["temporary"] != len(found.temporary):

@@ -30,3 +30,20 @@ def patch_os(
 ) -> None:
     """Make ``module.os.<name>`` call ``overrides[name]`` until the test ends."""
     monkeypatch.setattr(module, "os", _OsProxy(overrides))
+
+
+def refuse_opens(monkeypatch: pytest.MonkeyPatch, module: ModuleType, suffix: str) -> None:
+    """Make ``module``'s link-safe opens of a path ending with ``suffix`` fail with EACCES.
+
+    Root reads any file whatever its mode: this makes the open fail as it
+    would for a user without permission.
+    """
+    real = module.open_nofollow
+
+    def refuse(path: str, flags: int) -> int:
+        if str(path).endswith(suffix):
+            raise PermissionError(13, "Permission denied", path)
+        result: int = real(path, flags)
+        return result
+
+    monkeypatch.setattr(module, "open_nofollow", refuse)

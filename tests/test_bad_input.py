@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import volstore
-from tests._faults import patch_os
+from tests._faults import patch_os, refuse_opens
 from volstore import Store
 from volstore._check import check_store
 from volstore.backends import local as local_module
@@ -310,14 +310,7 @@ def _refuse_reads_of(monkeypatch: pytest.MonkeyPatch, store: Store, path: str) -
         full.chmod(0)  # the test puts the mode back
         return
     # root reads any file whatever its mode: make the open fail as it would for a user.
-    real_open = os.open
-
-    def refuse(name: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if str(name) == str(full):
-            raise PermissionError(errno.EACCES, "Permission denied", str(name))
-        return real_open(name, flags, *args, **kwargs)
-
-    patch_os(monkeypatch, local_module, open=refuse)
+    refuse_opens(monkeypatch, local_module, path)
 
 
 def test_an_unreadable_file_is_a_corrupt_object_naming_it(

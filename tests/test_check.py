@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from pydantic import AwareDatetime
 
 import volstore
-from tests._faults import patch_os
+from tests._faults import refuse_opens
 from volstore._check import CheckReport, check_store, iter_check_store
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.backends.modal_remote import RemoteVolumeBackend
@@ -186,12 +187,7 @@ def test_an_unreadable_file_is_corrupt_and_is_moved_whole(
     path = note_path(local_store, "ada", "n0")
     original = (root / path).read_bytes()
 
-    def refuse(name: str, *args: object, **kwargs: object) -> int:
-        if str(name).endswith(path):
-            raise PermissionError(13, "Permission denied", name)
-        return os.open(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    patch_os(monkeypatch, volstore.backends.local, open=refuse)
+    refuse_opens(monkeypatch, volstore.backends.local, path)
     report = check_store(local_store, repair=True)
     assert kinds(report)["corrupt"] == [path]
     assert "cannot be read" in report.corrupt[0].reason
@@ -207,10 +203,10 @@ def test_an_unreadable_file_on_another_backend_is_left_in_place(
     path = note_path(store, "ada", "n0")
     real_read = store.backend.read
 
-    def refuse(p: str) -> bytes:
+    def refuse(p: str, **options: int | None) -> bytes:
         if p == path:
             raise PermissionError(13, "Permission denied", p)
-        return real_read(p)
+        return real_read(p, **options)
 
     monkeypatch.setattr(store.backend, "read", refuse)
     (finding,) = check_store(store, repair=True).corrupt
@@ -230,6 +226,8 @@ def test_leftover_temporary_files_are_found_and_removed(local_store: volstore.St
     folder = note_path(local_store, "ada", "n0").rpartition("/")[0]
     (root / folder / TEMP).write_text('{"half": ')
     (root / "..volstore.json.0123abcd1f-2.vstmp").write_text("{")  # the marker's own
+    for leftover in (root / folder / TEMP, root / "..volstore.json.0123abcd1f-2.vstmp"):
+        os.utime(leftover, (time.time() - 3600, time.time() - 3600))  # left an hour ago
     assert local_store.repository(Note).ids("ada") == ["n0", "n1", "n2"], "readers never see them"
     report = check_store(local_store)
     assert kinds(report)["temporary"] == sorted(
@@ -261,7 +259,8 @@ def test_temporary_files_published_to_a_volume_are_seen_and_removed_remotely(
         (mount.path / folder / TEMP).write_text("{")  # a background commit published it
         volume.commit()
     remote = volstore.Store(RemoteVolumeBackend(volume), models=[Note, Ping, Tick])
-    report = check_store(remote, repair=True)
+    # The container that left it is gone: nothing can still rename it.
+    report = check_store(remote, repair=True, temporary_min_age=0)
     assert kinds(report)["temporary"] == [f"{folder}/{TEMP}"]
     assert report.removed == 1
     assert TEMP not in [entry.path.rpartition("/")[2] for entry in volume.listdir(folder)]

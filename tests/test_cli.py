@@ -26,7 +26,7 @@ typer_testing = pytest.importorskip("typer.testing")
 
 import volstore  # noqa: E402
 import volstore.modal  # noqa: E402
-from models import Event, Schedule  # noqa: E402
+from models import Event, Profile, Schedule  # noqa: E402
 from volstore import cli  # noqa: E402
 from volstore.testing import VolumeEmulator  # noqa: E402
 
@@ -227,7 +227,7 @@ def test_show_finds_nothing_exit_1(target: Target) -> None:
 
 def test_show_bad_stored_data_exit_4(target: Target) -> None:
     path = target.store.path_for(volstore.spec_of(Schedule), "ada", "broken")
-    target.store.apply({path: b"{not json"}, [])
+    target.store.engine.apply({path: b"{not json"}, [])
     result = target.run("show", "schedules", "ada", "broken")
     assert result.exit_code == 4
     assert "bad stored data" in result.stderr
@@ -238,7 +238,7 @@ def test_show_bad_stored_data_exit_4(target: Target) -> None:
 
 
 def stored_bytes(store: volstore.Store, prefix: str) -> int:
-    return sum(len(store.read_bytes(path) or b"") for path in store.walk(prefix))
+    return sum(len(store.engine.read(path) or b"") for path in store.engine.walk(prefix))
 
 
 def test_stats_counts_objects_and_bytes(target: Target) -> None:
@@ -265,7 +265,7 @@ def test_stats_counts_objects_and_bytes(target: Target) -> None:
 
 
 def test_stats_counts_folders_without_a_model(target: Target) -> None:
-    target.store.apply({f"legacy/{target.store.hasher('ada')}/x.json": b"{}"}, [])
+    target.store.engine.apply({f"legacy/{target.store.hasher('ada')}/x.json": b"{}"}, [])
     document = as_json(target.run("stats", "--json"))
     legacy = next(row for row in document["types"] if row["type"] == "legacy")
     assert legacy == {"type": "legacy", "model": None, "objects": 1, "bytes": 2, "users": 1}
@@ -285,7 +285,7 @@ def test_check_clean_store(target: Target) -> None:
 
 def test_check_reports_problems_exit_1(target: Target) -> None:
     path = target.store.path_for(volstore.spec_of(Schedule), "ada", "broken")
-    target.store.apply({path: b"{not json"}, [])
+    target.store.engine.apply({path: b"{not json"}, [])
     result = target.run("check", "--json")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
@@ -326,8 +326,8 @@ def test_gc_applies_retention_and_removes_empty_folders(target: Target) -> None:
     ]
     assert document["removed_objects"] == 1
     assert as_json(target.run("ls", "events", "--user", "ada", "--json"))["ids"] == ["recent"]
-    assert target.store.list_folder(f"schedules/{target.store.hasher('ada')}") == []
-    assert [e.name for e in target.store.list_folder("schedules")] == [target.store.hasher("bob")]
+    assert target.store.engine.list(f"schedules/{target.store.hasher('ada')}") == []
+    assert [e.name for e in target.store.engine.list("schedules")] == [target.store.hasher("bob")]
 
     again = target.run("gc", "--older-than", "30", "--yes")
     assert again.exit_code == 0
@@ -350,7 +350,7 @@ def test_gc_retention_refuses_flat_types(target: Target) -> None:
 
 
 def test_gc_confirms_interactively(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli.maintain, "_interactive", lambda: True)
     declined = target.run("gc", "--older-than", "30", input="n\n")
     assert declined.exit_code == 0
     assert "nothing deleted" in declined.stderr
@@ -389,7 +389,7 @@ def test_export_csv_to_a_file(target: Target) -> None:
 
 def test_export_bad_data_exit_4_unless_skipped(target: Target) -> None:
     path = target.store.path_for(volstore.spec_of(Schedule), "ada", "broken")
-    target.store.apply({path: b"{not json"}, [])
+    target.store.engine.apply({path: b"{not json"}, [])
     output = target.tmp / "out.jsonl"
     failed = target.run("export", "schedules", "--output", str(output))
     assert failed.exit_code == 4
@@ -422,7 +422,7 @@ def test_migrate_rewrites_old_objects(target: Target) -> None:
     assert report["total"] == 5
     assert report["rewritten"] == 5
     assert report["commits"] == 3
-    stored = json.loads(old.read_bytes(old.path_for(volstore.spec_of(NoteV2), "ada", "n0")) or b"")
+    stored = json.loads(old.engine.read(old.path_for(volstore.spec_of(NoteV2), "ada", "n0")) or b"")
     assert stored["title"] == "note numbe"
 
     again = invoke(*args, "migrate", "notes")
@@ -624,3 +624,278 @@ def test_python_dash_m_volstore(target: Target) -> None:
     assert done.returncode == 0, done.stderr
     document = json.load(io.StringIO(done.stdout))
     assert {row["type"] for row in document["types"]} >= {"schedules", "events"}
+
+
+# -- one-line errors (issue 13, item 13) ---------------------------------------------------------
+
+
+def plant_invalid_schedule(store: volstore.Store, object_id: str = "broken") -> str:
+    """A stored schedule that parses but does not validate: ``name`` is a number."""
+    path = store.path_for(volstore.spec_of(Schedule), "ada", object_id)
+    document = {"id": object_id, "user_id": "ada", "name": 5, "cron": "* * * * *"}
+    store.engine.apply({path: json.dumps(document).encode()}, [])
+    return path
+
+
+def assert_one_clean_line(text: str) -> None:
+    """Pydantic's internals never reach the terminal."""
+    for leak in ("validation error", "For further information", "[type=", "json-or-python"):
+        assert leak not in text, text
+
+
+def test_show_bad_data_error_is_one_line_naming_file_field_and_reason(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    result = target.run("show", "schedules", "ada", "broken")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"error: bad stored data: {path}: name: Input should be a valid string, not int "
+        "(pass --skip-invalid to skip such files)\n"
+    )
+
+
+def test_export_bad_data_errors_are_one_line(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    failed = target.run("export", "schedules")
+    assert failed.exit_code == 4
+    assert len(failed.stderr.splitlines()) == 1
+    assert f"{path}: name: Input should be a valid string, not int" in failed.stderr
+    assert_one_clean_line(failed.stderr)
+
+    skipped = target.run("export", "schedules", "--skip-invalid")
+    assert skipped.exit_code == 0
+    assert skipped.stderr == f"skipped: {path}: name: Input should be a valid string, not int\n"
+
+
+def test_check_table_reasons_are_one_line(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a row per line: no cell wraps
+    path = plant_invalid_schedule(target.store)
+    profile = target.store.path_for(volstore.spec_of(Profile), "ada", "p1")  # an attrs model
+    target.store.engine.apply({profile: b'{"id": "p1", "user_id": "ada", "created_at": "x"}'}, [])
+    result = target.run("check")
+    assert result.exit_code == 1
+    assert_one_clean_line(result.stdout)
+    rows = {line.split()[1]: " ".join(line.split()[2:]) for line in result.stdout.splitlines()}
+    assert rows[path] == "name: Input should be a valid string, not int"
+    assert rows[profile] == (
+        "display_name: Field required; "
+        "created_at: Input should be a valid datetime or date, input is too short"
+    )
+
+
+def test_verbose_prints_the_full_error_below_its_line(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    result = invoke(*target.args, "-v", "--models", "models", "show", "schedules", "ada", "broken")
+    assert result.exit_code == 4
+    lines = result.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    assert path in lines[error]
+    assert "1 validation error for Schedule" in "\n".join(lines[error + 1 :])
+
+
+def test_error_lines_are_bounded_and_keep_no_pydantic_internals() -> None:
+    class Strict(volstore.Model, resource_type="strict-lines"):
+        id: str
+        user_id: str
+        name: str
+        cron: str
+        tags: list[str] = []  # noqa: RUF012 - a pydantic field default, copied per instance
+
+    store = volstore.Store(volstore.MemoryBackend())
+    path = store.path_for(volstore.spec_of(Strict), "ada", "x")
+    store.backend.write_batch({path: b'{"id": "x", "user_id": "ada", "name": 5, "tags": [null]}'})
+    with pytest.raises(volstore.CorruptObjectError) as info:
+        store.repository(Strict).get("ada", "x")
+    expected = (
+        "name: Input should be a valid string, not int; "
+        "cron: Field required; tags.0: Input should be a valid string, not None"
+    )
+    assert info.value.reason == expected  # the library words it; the CLI keeps it
+    assert cli.errors.describe(info.value) == f"{path}: {expected}"
+    assert cli.errors.reason_line("Invalid JSON: EOF at line 1\nmore") == (
+        "Invalid JSON: EOF at line 1; more"
+    )
+
+    huge = volstore.CorruptObjectError("t/u/x.json", "x" * 100_000 + "\n" + "y" * 10)
+    line = cli.errors.describe(huge)
+    assert "\n" not in line
+    assert line.startswith("t/u/x.json: xxx")
+    assert len(line) <= len("t/u/x.json: ") + cli.errors.MAX_LINE
+
+
+def test_usage_errors_are_one_line(target: Target) -> None:
+    result = target.run("ls", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert "see 'volstore ls -h'" in result.stderr
+    unknown = invoke("--no-such-option", "ls")
+    assert unknown.exit_code == 2
+    assert len(unknown.stderr.splitlines()) == 1
+
+
+def test_export_bad_user_is_a_usage_error(target: Target) -> None:
+    result = target.run("export", "schedules", "--user", "../x")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "user id '../x'" in result.stderr
+
+
+# -- a new user's first day (issue 13, item 17) --------------------------------------------------
+
+
+def test_ls_outside_a_project_hints_how_to_name_the_models(target: Target) -> None:
+    result = invoke(*target.args, "ls")
+    assert result.exit_code == 0
+    assert "(no model)" in result.stdout
+    assert "hint: no model claims events, schedules" in result.stderr
+    assert "--models" in result.stderr
+    assert "[tool.volstore] models" in result.stderr
+    assert "no pyproject.toml" in result.stderr
+    stats = invoke(*target.args, "stats")
+    assert "hint: no model claims" in stats.stderr
+
+
+def test_models_option_naming_a_module_without_models_warns(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (target.tmp / "cli_no_models_here.py").write_text("VALUE = 1\n")
+    result = invoke(*target.args, "-m", "cli_no_models_here", "ls")
+    assert result.exit_code == 0
+    assert "'cli_no_models_here' holds no volstore models" in result.stderr
+    assert "models: --models cli_no_models_here" in result.stderr
+
+
+def test_demo_data_checks_clean_with_the_projects_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "demo-data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    demo = [sys.executable, str(ROOT / "examples" / "demo.py"), "--root", str(data)]
+    done = subprocess.run(demo, env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    monkeypatch.delenv("VOLSTORE_MODELS", raising=False)
+    monkeypatch.chdir(ROOT)  # as after `python3 run.py demo`: pyproject.toml names the models
+    checked = invoke("--root", str(data), "check", "--json")
+    assert checked.exit_code == 0, checked.stdout
+    assert json.loads(checked.stdout)["totals"]["unknown"] == 0
+    listed = as_json(invoke("--root", str(data), "ls", "--json"))
+    assert {row["type"]: row["model"] is not None for row in listed["types"]} == {
+        "notes": True,
+        "profiles": True,
+        "schedules": True,
+        **{row["type"]: True for row in listed["types"] if row["objects"] == 0},
+    }
+
+
+def test_export_accepts_json_after_the_command(target: Target) -> None:
+    result = target.run("export", "schedules", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len([json.loads(line) for line in result.stdout.splitlines()]) == 7
+
+
+def test_migrate_stops_on_bad_stored_data_exit_4(target: Target) -> None:
+    path = plant_invalid_schedule(target.store)
+    before = target.store.engine.read(path)
+    failed = target.run("migrate", "schedules")
+    assert failed.exit_code == 4
+    assert f"{path}: name: Input should be a valid string, not int" in failed.stderr
+    assert target.store.engine.read(path) == before
+
+    skipped = target.run("migrate", "schedules", "--skip-invalid", "--json")
+    report = as_json(skipped)
+    assert report["total"] == 8
+    assert report["already_current"] == 7
+    assert [error.split(":")[0] for error in report["errors"]] == [path]
+    human = target.run("migrate", "schedules", "--skip-invalid")
+    assert "7 already current, 1 skipped" in human.stdout
+    assert f"skipped: {path}: name:" in human.stderr
+
+
+def test_help_shows_no_type_on_flags_and_single_brackets() -> None:
+    for args in (["--help"], ["ls", "--help"], ["check", "--help"], ["export", "--help"]):
+        result = invoke(*args)
+        assert result.exit_code == 0
+        assert "<bool>" not in result.stdout
+        assert "[[" not in result.stdout
+    assert "ls [OPTIONS] [TYPE]" in invoke("ls", "--help").stdout
+
+
+def test_counts_are_pluralised(target: Target) -> None:
+    target.store.repository(Schedule).delete_all("bob")
+    users = target.run("ls", "schedules")
+    assert "1 user, 3 objects" in users.stderr
+    output = target.tmp / "one.jsonl"
+    exported = target.run("export", "events", "--user", "ada", "--output", str(output))
+    assert "exported 2 events objects" in exported.stderr
+    one = target.run("export", "schedules", "--user", "ada", "-o", str(output))
+    assert "exported 3 schedules objects" in one.stderr
+    target.store.repository(Schedule).delete_all("ada")
+    target.store.repository(Event).delete_all("ada")
+    target.store.repository(Schedule).put(Schedule(id="s", user_id="ada", name="n", cron="x"))
+    single = target.run("export", "schedules", "-o", str(output))
+    assert "exported 1 schedules object to" in single.stderr
+    migrated = target.run("migrate", "schedules")
+    assert "schedules: 1 object, 0 rewritten, 1 already current, 0 commits" in migrated.stdout
+    checked = target.run("check")
+    assert "checked 1 file (1 object)" in checked.stderr
+
+
+def test_keyed_store_hint_names_the_flag_and_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VOLSTORE_USER_HASH_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    keyed = volstore.Store(tmp_path / "keyed", user_hash_key="a secret key of enough length")
+    keyed.repository(Schedule).put(Schedule(id="s", user_id="ada", name="n", cron="x"))
+    result = invoke("--root", str(tmp_path / "keyed"), "-m", "models", "ls")
+    assert result.exit_code == 3
+    assert "--user-hash-key" in result.stderr
+    assert "$VOLSTORE_USER_HASH_KEY" in result.stderr
+    assert "user_hash_key=" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_models_come_from_the_project_root_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
+) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "sub").mkdir(parents=True)
+    (outer / "pyproject.toml").write_text('[tool.volstore]\nmodels = ["models"]\n')
+    (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
+    monkeypatch.chdir(inner / "sub")
+    result = invoke(*target.args, "ls", "--json")
+    assert {row["model"] for row in as_json(result)["types"]} == {None}  # not outer's models
+    assert f"{inner / 'pyproject.toml'} has no [tool.volstore] models" in result.stderr
+
+    repository = outer / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "sub").mkdir()
+    monkeypatch.chdir(repository / "sub")
+    beyond = invoke(*target.args, "ls", "--json")
+    assert {row["model"] for row in as_json(beyond)["types"]} == {None}
+    assert f"no pyproject.toml in {repository / 'sub'} up to the project root" in beyond.stderr
+
+
+def test_verbose_says_which_pyproject_the_models_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Target
+) -> None:
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.volstore]\nmodels = ["models"]\n')
+    monkeypatch.chdir(project / "sub")
+    result = invoke("-v", *target.args, "ls", "--json")
+    assert result.exit_code == 0
+    assert (
+        f"models: [tool.volstore] models of {project / 'pyproject.toml'}: models" in result.stderr
+    )
+    assert "store: " in result.stderr
+
+
+def test_install_instructions_do_not_send_users_to_pypi() -> None:
+    """volstore is not on PyPI yet: the install lines name a clone of the repository."""
+    for page in (ROOT / "README.md", ROOT / "docs" / "cli.md"):
+        text = page.read_text()
+        for quote in ("", '"', "'"):
+            assert f"pip install {quote}volstore" not in text, page
+    assert "pip install -e" in (ROOT / "README.md").read_text()

@@ -261,16 +261,16 @@ def test_a_migration_killed_half_way_resumes_and_finishes(
     v1_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = volstore.Store(v1_store)
-    real_apply = store.apply
+    real_apply = store.engine.apply
     chunks = []
 
-    def dies_on_second_chunk(writes: Any, deletes: Any) -> None:
+    def dies_on_second_chunk(writes: Any, deletes: Any, expected: Any = None) -> Any:
         chunks.append(len(writes))
         if len(chunks) == 2:
             raise KeyboardInterrupt  # the process is stopped mid-migration
-        real_apply(writes, deletes)
+        return real_apply(writes, deletes, expected)
 
-    monkeypatch.setattr(store, "apply", dies_on_second_chunk)
+    monkeypatch.setattr(store.engine, "apply", dies_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         volstore.migrate(store, Task, chunk_size=2)
     monkeypatch.undo()

@@ -13,6 +13,7 @@ own publish (the window) is overwritten: the last commit wins.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -200,16 +201,16 @@ def test_an_update_of_an_object_deleted_meanwhile_is_caught(emulator: VolumeEmul
     assert committed(emulator, Doc, "d") is None
 
 
-def test_a_delete_and_recreate_meanwhile_is_not_caught(emulator: VolumeEmulator) -> None:
-    """NOT CAUGHT (ABA). A loads v1; B deletes the object and creates a new one under the
-    same key, which starts again at version 1. A's flush finds version 1, as expected,
-    and overwrites B's new object. Versions count writes since creation; a delete
-    leaves no trace to compare with.
+def test_a_delete_and_recreate_meanwhile_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT (no ABA). A loads v1; B deletes the object and creates a new one under the
+    same key, which starts again at version 1. A's flush compares the state it read,
+    not only the version number, so it finds B's new object, raises, and writes nothing.
     """
     seed(emulator, Doc(id="d", user_id="ada", body="first"))
     with (
         container(emulator) as (store_a, _, _),
         container(emulator) as (store_b, _, _),
+        pytest.raises(volstore.StaleObjectError),
         store_a.session() as a,
     ):
         mine = a.get_one(Doc, "ada", "d")
@@ -219,7 +220,7 @@ def test_a_delete_and_recreate_meanwhile_is_not_caught(emulator: VolumeEmulator)
         mine.body = "A"
     final = committed(emulator, Doc, "d")
     assert isinstance(final, Doc)
-    assert (final.body, final.version) == ("A", 2), "B's new object was overwritten"
+    assert (final.body, final.version) == ("B's new object", 1), "B's new object is kept"
 
 
 def test_unversioned_models_are_never_checked(emulator: VolumeEmulator) -> None:
@@ -235,29 +236,41 @@ def test_unversioned_models_are_never_checked(emulator: VolumeEmulator) -> None:
     assert final.body == "B"
 
 
-def test_two_sessions_of_one_process_racing_are_not_caught(tmp_path: Path) -> None:
-    """NOT CAUGHT, even on one local folder. The check and the write are not atomic:
-    a session (another thread, or another process on the same folder) that checks
-    after this session's check and writes before this session's write passes too.
-    The window is the time from a flush's check to its write: short, but real.
+def test_two_sessions_of_one_process_racing_are_caught(tmp_path: Path) -> None:
+    """CAUGHT, on one local folder. The check and the write are one atomic step: a
+    session of another thread that read v1 and flushes while this session is
+    writing waits for it, then finds v2 and raises; its update is not written.
     """
     store = Store(tmp_path)
     store.repository(Doc).put(Doc(id="d", user_id="ada", body="v1"))
     real_write_batch = store.backend.write_batch
-    other_ran: list[int] = []
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+    other = store.session()
+    other.get_one(Doc, "ada", "d").body = "other"  # read v1, before mine writes
 
-    def other_session_runs_first(files: object) -> None:
-        if not other_ran:
-            other_ran.append(1)
-            with store.session() as other:  # checks v1 (mine has not written): fine
-                other.get_one(Doc, "ada", "d").body = "other"
+    def run_other() -> None:
+        try:
+            other.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def other_session_flushes_meanwhile(files: object) -> None:
+        if not threads:
+            threads.append(threading.Thread(target=run_other))
+            threads[0].start()
+            time.sleep(0.05)  # let it reach the folder lock
         real_write_batch(files)  # type: ignore[arg-type]
 
-    store.backend.write_batch = other_session_runs_first  # type: ignore[method-assign]
+    store.backend.write_batch = other_session_flushes_meanwhile  # type: ignore[method-assign]
     with store.session() as mine:
         mine.get_one(Doc, "ada", "d").body = "mine"
+    threads[0].join()
+    assert len(errors) == 1
+    assert isinstance(errors[0], volstore.StaleObjectError)
+    assert (errors[0].expected, errors[0].found) == (1, 2)
     final = store.repository(Doc).get_one("ada", "d")
-    assert (final.body, final.version) == ("mine", 2), "the other session's update is gone"
+    assert (final.body, final.version) == ("mine", 2), "the stale update was not written"
 
 
 def test_a_background_commit_of_a_half_done_session_never_tears_a_file(
@@ -298,11 +311,13 @@ def test_a_background_commit_of_a_half_done_session_never_tears_a_file(
         bodies = [doc.body for doc in store_b.repository(Doc).list("ada")]  # all parse
         assert len(bodies) == count
         assert bodies.count("new") == renamed_at_commit
-        report = check_store(store_b, repair=True)
+        # A's container was killed: nothing can still rename its temporary files.
+        report = check_store(store_b, repair=True, temporary_min_age=0)
         assert report.totals == {
             "corrupt": 0,
             "temporary": count - renamed_at_commit,
             "mismatch": 0,
+            "duplicate": 0,
             "unknown": 0,
         }
     with container(emulator) as (store_c, _, _):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import volstore
 
 EXPECTED = {
-    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository", "CheckReport",
-    "CleanupReport", "Codec", "CodecUnavailableError", "CommitError", "CorruptObjectError",
+    "Backend", "BackendError", "BucketedRepository", "BucketedUserRepository", "BulkWriter",
+    "CheckReport", "CleanupReport", "Codec", "CodecUnavailableError", "CommitError",
+    "ConflictError", "CorruptObjectError",
     "DuplicateResourceTypeError", "Entry", "Finding", "InvalidKeyError", "JSON", "JsonCodec",
     "LayoutMismatchError", "LocalBackend", "MAX_ID_BYTES", "MSGPACK", "MemoryBackend",
     "MigrationReport", "Model", "ModelDefinitionError", "ModelSpec", "MsgpackCodec",
@@ -14,8 +18,8 @@ EXPECTED = {
     "Repository", "RetentionReport", "SchemaVersionError", "SerializationError", "Session",
     "SessionError", "SessionStats", "StaleObjectError", "Store", "StoreStats",
     "TenantIsolationError", "UserHasher", "UserRepository", "VolstoreError", "__version__",
-    "bucketed", "check_store", "id_field", "iter_check_store", "migrate", "new_id",
-    "resource", "spec_of",
+    "attrs_id_field", "bucketed", "check_store", "id_field", "iter_check_store", "migrate",
+    "new_id", "resource", "spec_of",
 }  # fmt: skip
 
 
@@ -37,3 +41,22 @@ def test_every_error_derives_from_the_base_and_its_builtin() -> None:
         value = getattr(volstore, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, volstore.VolstoreError), name
+
+
+def test_benchmarks_and_examples_import_no_private_module() -> None:
+    # They show how volstore is meant to be used: through its public names only.
+    root = Path(__file__).resolve().parents[1]
+    private = []
+    for path in sorted([*root.glob("benchmarks/**/*.py"), *root.glob("examples/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "volstore" and any(p.startswith("_") for p in parts[1:]):
+                    private.append(f"{path.relative_to(root)}:{node.lineno} {module}")
+    assert private == []

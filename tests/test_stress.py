@@ -107,8 +107,6 @@ def test_four_processes_on_one_volume(tmp_path: Path) -> None:
     assert all(log for log in entries), "every worker did something"
     assert writes, "some versioned writes succeeded"
     assert conflicts, "some conflicts were caught (four processes on four keys)"
-    for conflict in conflicts:
-        assert conflict["expected"] != conflict["found"]
 
     # The final state, as a new container sees it.
     volume = emulator.Volume.from_name(VOLUME)

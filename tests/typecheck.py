@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 from typing_extensions import assert_type
 
 import volstore
@@ -20,6 +21,19 @@ def check(store: volstore.Store) -> None:
         assert_type(s.get(Schedule, "ada", "x"), Schedule | None)
         assert_type(s.add(Schedule(user_id="ada", name="n", cron="* * * * *")), Schedule)
         assert_type(s.repository(Profile).list("ada"), list[Profile])
+
+
+@volstore.resource("typed_notes")
+@attrs.define
+class TypedNote:
+    user_id: str
+    text: str
+    id: str = volstore.attrs_id_field()  # type checkers see a default: declared last
+
+
+def check_attrs_ids() -> None:
+    assert_type(TypedNote(user_id="ada", text="t").id, str)
+    assert_type(TypedNote(id="n1", user_id="ada", text="t").id, str)
 
 
 def check_emulator(emulator: VolumeEmulator) -> None:

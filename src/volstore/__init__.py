@@ -15,11 +15,14 @@
 Objects live at ``<resource_type>/<sha256(user_id)[:16]>/<id>.json`` below the root.
 """
 
+from ._bulk import BulkWriter
 from ._check import CheckReport, Finding, check_store, iter_check_store
 from ._codec import JSON, MSGPACK, Codec, CodecUnavailableError, JsonCodec, MsgpackCodec
+from ._engine import ReloadPolicy
 from ._errors import (
     BackendError,
     CommitError,
+    ConflictError,
     CorruptObjectError,
     DuplicateResourceTypeError,
     InvalidKeyError,
@@ -45,10 +48,10 @@ from ._events import (
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
 from ._migrate import MigrationReport, migrate
-from ._model import Model, ModelSpec, id_field, resource, spec_of
+from ._model import Model, ModelSpec, attrs_id_field, id_field, resource, spec_of
 from ._repository import OnError, Repository, UserRepository
 from ._session import Session, SessionStats
-from ._store import ReloadPolicy, Store, StoreStats
+from ._store import Store, StoreStats
 from .backends import Backend, Entry, LocalBackend, MemoryBackend
 
 __version__ = "0.1.0"
@@ -61,11 +64,13 @@ __all__ = [
     "BackendError",
     "BucketedRepository",
     "BucketedUserRepository",
+    "BulkWriter",
     "CheckReport",
     "CleanupReport",
     "Codec",
     "CodecUnavailableError",
     "CommitError",
+    "ConflictError",
     "CorruptObjectError",
     "DuplicateResourceTypeError",
     "Entry",
@@ -100,6 +105,7 @@ __all__ = [
     "UserRepository",
     "VolstoreError",
     "__version__",
+    "attrs_id_field",
     "bucketed",
     "check_store",
     "id_field",

@@ -1,4 +1,4 @@
-"""``python -m volstore``: the volstore command line (see ``volstore.cli``)."""
+"""``python -m volstore``: the volstore command line (see the ``volstore.cli`` package)."""
 
 from __future__ import annotations
 

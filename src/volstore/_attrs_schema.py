@@ -52,11 +52,18 @@ class AttrsClass:
         def as_mapping(obj: Any) -> dict[str, Any]:
             return {name: getattr(obj, name) for name in names}
 
+        def instance_or_mapping(
+            value: Any, handler: core_schema.ValidatorFunctionWrapHandler
+        ) -> Any:
+            # An instance passes as it is; anything else validates as the mapping, and
+            # its errors name the fields (a union would add a failed is-instance branch).
+            return value if isinstance(value, cls) else handler(value)
+
         from_mapping = core_schema.no_info_after_validator_function(build, mapping)
         return core_schema.json_or_python_schema(
             json_schema=from_mapping,
-            python_schema=core_schema.union_schema(
-                [core_schema.is_instance_schema(cls), from_mapping]
+            python_schema=core_schema.no_info_wrap_validator_function(
+                instance_or_mapping, from_mapping
             ),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 as_mapping, return_schema=mapping

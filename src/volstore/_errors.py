@@ -13,7 +13,8 @@ builtin it resembles, so callers may catch either::
     ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
     │   └── SchemaVersionError                 written by newer code (a future schema version)
     ├── SessionError (RuntimeError)            a session used after close, or misused
-    │   └── StaleObjectError                   a versioned object changed since it was loaded
+    ├── ConflictError (RuntimeError)           a conditional write found another stored state
+    │   └── StaleObjectError (SessionError)    a versioned object changed since it was loaded
     ├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
     ├── TenantIsolationError (PermissionError) a user-bound repository given another user's object
     └── BackendError (OSError)                 the storage below failed
@@ -103,12 +104,33 @@ class SessionError(VolstoreError, RuntimeError):
     """A session was used after it closed, or in a way it does not support."""
 
 
-class StaleObjectError(SessionError):
+class ConflictError(VolstoreError, RuntimeError):
+    """A conditional write or delete found the stored state changed; nothing of it was applied.
+
+    Raised by a backend's ``apply_conditional``: ``path`` names the file,
+    ``expected`` the state token the caller read (None: it expected no file),
+    ``found`` the token stored now (None: no file). Tokens are opaque strings.
+    """
+
+    def __init__(self, path: str, expected: str | None, found: str | None) -> None:
+        super().__init__(
+            f"conflict at {path}: expected "
+            f"{'no file' if expected is None else 'state ' + expected}, found "
+            f"{'no file' if found is None else 'state ' + found}"
+        )
+        self.path = path
+        self.expected_token = expected
+        self.found_token = found
+
+
+class StaleObjectError(ConflictError, SessionError):
     """A versioned object was changed by someone else since this session loaded it.
 
-    Raised at flush, before anything is written. ``expected`` is the version
-    the session loaded (0: the session meant to create it); ``found`` the
-    version stored now (0: no object is stored).
+    Raised at flush; nothing of that object is written (the check and the
+    write are one atomic step per object). ``expected`` is the version the
+    session loaded (0: the session meant to create it); ``found`` the version
+    stored now (0: no object is stored). Re-read the object and retry, or use
+    ``Repository.update``, which does.
     """
 
     def __init__(self, path: str, expected: int, found: int) -> None:
@@ -118,10 +140,12 @@ class StaleObjectError(SessionError):
             what = f"expected version {expected}, but it was deleted"
         else:
             what = f"expected version {expected}, found version {found}"
-        super().__init__(f"stale object at {path}: {what}")
+        RuntimeError.__init__(self, f"stale object at {path}: {what}")
         self.path = path
         self.expected = expected
         self.found = found
+        self.expected_token = None
+        self.found_token = None
 
 
 class LayoutMismatchError(VolstoreError, ValueError):
@@ -137,7 +161,15 @@ class TenantIsolationError(VolstoreError, PermissionError):
 
 
 class BackendError(VolstoreError, OSError):
-    """The storage backend failed; ``__cause__`` holds the original error."""
+    """The storage backend failed; ``__cause__`` holds the original error.
+
+    When a flush failed half way (its files written, its deletes not),
+    ``applied`` lists the paths written and ``unapplied`` those not deleted;
+    both are empty when nothing was applied.
+    """
+
+    applied: tuple[str, ...] = ()
+    unapplied: tuple[str, ...] = ()
 
 
 class CommitError(BackendError):
@@ -146,3 +178,57 @@ class CommitError(BackendError):
 
 class ReloadError(BackendError):
     """Reloading the volume failed (on Modal: usually a file still open)."""
+
+
+_MAX_REASON = 300
+_MAX_FIELDS = 3
+
+
+def short_reason(exc: BaseException, limit: int = _MAX_REASON) -> str:
+    """Why ``exc`` happened, on one line of at most ``limit`` characters.
+
+    The one home of that wording. A pydantic ValidationError is told field by
+    field (``field.sub: message``; for a wrong type, the type found:
+    ``name: Input should be a valid string, not int``), the first three and
+    how many more, without the input it was given, pydantic's schema names or
+    documentation links: a corrupt file of a gigabyte gives a short message,
+    not a copy of itself.
+    """
+    errors = getattr(exc, "errors", None)
+    text = None
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        try:
+            items = errors(include_url=False, include_context=False)
+        except TypeError:  # another library's ValidationError
+            items = None
+        if items is not None:
+            parts = [_problem(item) for item in items[:_MAX_FIELDS]]
+            text = "; ".join(parts)
+            if len(items) > _MAX_FIELDS:
+                text += f" (and {len(items) - _MAX_FIELDS} more)"
+    if text is None:
+        text = str(exc)[: limit * 2]
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 4].rstrip() + " ..."
+
+
+def _problem(item: dict[str, object]) -> str:
+    location = ".".join(_field_names(item.get("loc", ())))
+    message = str(item.get("msg", ""))
+    if str(item.get("type", "")).endswith("_type") and "input" in item:
+        # "Input should be a valid X": say what was found (its type only, never its value).
+        found = type(item["input"]).__name__
+        message += f", not {'None' if found == 'NoneType' else found}"
+    return f"{location}: {message}" if location else message
+
+
+def _field_names(location: object) -> list[str]:
+    # pydantic puts schema tags in locations for some schemas (attrs classes go
+    # through ``json-or-python[...]``, ``function-after[...]``): keep field names.
+    names = []
+    for part in location if isinstance(location, (tuple, list)) else ():
+        text = str(part)
+        if "[" in text or "(" in text:
+            continue
+        names.append(text)
+    return names

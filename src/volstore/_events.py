@@ -1,4 +1,4 @@
-"""Time-bucketed models: range queries over bucket folders, retention, cleanup.
+"""Time-bucketed models: range queries over bucket folders.
 
 A model declared with ``time_field`` is stored in one folder per time bucket,
 in UTC::
@@ -8,8 +8,9 @@ in UTC::
 
 so a time-range query lists only the buckets it overlaps, and old data goes by
 removing whole date folders. :class:`BucketedRepository` is the repository of
-such a model: ``range``, ``latest``, get and delete by key and timestamp,
-``purge_older_than`` (retention) and ``remove_empty_folders`` (cleanup).
+such a model: ``range``, ``latest``, get and delete by key and timestamp
+(inherited from :class:`Repository`, with ``at=``), ``purge_older_than``
+(retention) and ``remove_empty_folders`` (cleanup; both in ``_retention``).
 
 What a query costs (``store.stats.lists`` counts folder listings):
 
@@ -21,136 +22,55 @@ What a query costs (``store.stats.lists`` counts folder listings):
   most; then the buckets found, as above.
 
 Every object in a listed folder is read: timestamps live inside the files, and
-objects of one bucket are sorted after reading.
+objects of one bucket are sorted after reading. A key found in two buckets (a
+crash while an object moved between them) is yielded once, the first copy the
+walk meets; ``check`` reports such duplicates and its repair keeps the newer.
+To know the keys it yielded, a query keeps one small entry per key (about 100
+bytes): memory grows with what a query returns, not with the store.
 """
 
 from __future__ import annotations
 
 import bisect
 import builtins
-import errno
 import fnmatch
 import itertools
-import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from ._errors import (
-    BackendError,
-    CorruptObjectError,
-    InvalidKeyError,
-    ModelDefinitionError,
-    ObjectNotFoundError,
-    SessionError,
-)
-from ._keys import (
-    check_relative_path,
-    is_user_folder,
-    is_valid_id,
+from . import _retention
+from ._engine import ReloadArg
+from ._errors import CorruptObjectError, InvalidKeyError, ModelDefinitionError, SessionError
+from ._repository import OnError, Repository, Source, UserRepository, check_limit, handle_corrupt
+from ._time import (
+    DAY,
+    EVERYTHING,
+    HOUR,
+    Window,
+    floor,
     parse_date_folder,
     parse_hour_folder,
+    step_of,
+    to_utc,
 )
-from ._model import spec_of
-from ._repository import OnError, Repository, UserRepository, handle_corrupt
+from ._tracker import UnitOfWork, read_object
 from .backends._base import Entry
-from .backends.local import LocalBackend
-
-if TYPE_CHECKING:
-    from ._session import Session
-    from ._store import ReloadArg, Store
 
 M = TypeVar("M")
 
-_HOUR = timedelta(hours=1)
-_DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class RetentionReport:
-    """What ``purge_older_than`` removed, and what it left alone.
-
-    ``removed_objects`` counts every file removed; ``removed_folders`` are the
-    bucket folders removed whole (date folders, or the hours of the cutoff's
-    date); ``trimmed_bucket`` is the bucket holding the cutoff when objects
-    were removed from it one by one (``trimmed_paths``), else None. Folders and files whose names
-    are not dates or hours are never removed: they are listed in
-    ``stray_folders`` and ``stray_files``. ``committed`` says whether the
-    backend was committed (once, and only when something was removed).
-    """
-
-    cutoff: datetime
-    removed_objects: int = 0
-    removed_folders: tuple[str, ...] = ()
-    trimmed_bucket: str | None = None
-    trimmed_paths: tuple[str, ...] = ()
-    stray_folders: tuple[str, ...] = ()
-    stray_files: tuple[str, ...] = ()
-    committed: bool = False
-
-
-@dataclass(frozen=True)
-class CleanupReport:
-    """What ``remove_empty_folders`` removed below ``prefix``, and the strays it kept.
-
-    ``removed_folders`` is in removal order (children before parents). A
-    folder whose name is not a date, an hour or a user folder where the layout
-    expects one is a stray: never removed, listed in ``stray_folders`` (files
-    where only folders belong are listed in ``stray_files``).
-    """
-
-    prefix: str
-    removed_folders: tuple[str, ...] = ()
-    stray_folders: tuple[str, ...] = ()
-    stray_files: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Window:
-    """The half-open interval ``[start, end)`` in UTC; None is unbounded."""
-
-    start: datetime | None
-    end: datetime | None
-
-    def contains(self, at: datetime) -> bool:
-        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
-
-    def overlaps(self, begin: datetime, length: timedelta) -> bool:
-        """Whether the interval ``[begin, begin + length)`` meets the window."""
-        if self.end is not None and begin >= self.end:
-            return False
-        if self.start is None:
-            return True
-        try:
-            return begin + length > self.start
-        except OverflowError:  # a bucket at the very end of time
-            return True
-
-
-def _utc(at: object, what: str) -> datetime:
-    """``at`` in UTC; raises InvalidKeyError unless it is a timezone-aware datetime."""
-    if not isinstance(at, datetime):
-        raise InvalidKeyError(f"{what} must be a timezone-aware datetime, not {at!r}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidKeyError(
-            f"{what} is a naive datetime ({at.isoformat()}); time buckets are in UTC, so "
-            "give a timezone-aware one, e.g. datetime.now(timezone.utc)"
-        )
-    try:
-        return at.astimezone(timezone.utc)
-    except OverflowError:
-        raise InvalidKeyError(f"{what} {at.isoformat()} is out of range in UTC") from None
+RetentionReport = _retention.RetentionReport
+CleanupReport = _retention.CleanupReport
 
 
 class BucketedRepository(Repository[M]):
     """The repository of a time-bucketed model (declared with ``time_field``).
 
     ``BucketedRepository(store, Event)`` reads and writes through the store,
-    each write its own commit; pass ``session=`` (or use ``bucketed(session,
-    Event)``) to go through a unit of work, whose pending adds and deletes
-    queries then see.
+    each write its own commit; ``BucketedRepository(session, Event)`` (or
+    ``bucketed(session, Event)``) through a unit of work, whose pending adds
+    and deletes queries then see.
 
     ``cache_listings=True`` keeps folder listings between queries. The cache is
     dropped whenever this store writes, deletes or reloads, so it never hides
@@ -164,96 +84,27 @@ class BucketedRepository(Repository[M]):
     """A range of at most this many buckets lists them directly (see the module docstring)."""
 
     def __init__(
-        self,
-        store: Store,
-        model: type[M],
-        *,
-        session: Session | None = None,
-        cache_listings: bool = False,
+        self, source: Source | UnitOfWork, model: type[M], *, cache_listings: bool = False
     ) -> None:
-        spec = spec_of(model)
-        if spec.time_field is None:
+        super().__init__(source, model)
+        if self.spec.time_field is None:
             raise ModelDefinitionError(
                 f"{model.__name__} is not time-bucketed (declare it with time_field=...); "
                 f"use store.repository({model.__name__})"
             )
-        super().__init__(store, model, session=session)
-        self.time_field: str = spec.time_field
-        self.step = _HOUR if spec.bucket == "hour" else _DAY
+        self.time_field: str = self.spec.time_field
+        self.step = step_of(self.spec.bucket)
         self.cache_listings = cache_listings
         self.cache_hits = 0
         self._cache: dict[str, tuple[Entry, ...]] = {}
         self._cache_stamp: tuple[int, ...] | None = None
-        self._generation = 0  # bumped by this repository's own removals
+        self.generation = 0  # bumped by this repository's own removals (drops the cache)
         self._cache_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        bound = " in a session" if self.session is not None else ""
-        return f"BucketedRepository[{self.model.__name__}]({self.store!r}{bound})"
 
     def for_user(self, user_id: str) -> BucketedUserRepository[M]:
         """A view bound to one user: it cannot reach anyone else's objects."""
-        self.store.hasher(user_id)  # validates the user id now
+        self.engine.hasher(user_id)  # validates the user id now
         return BucketedUserRepository(self, user_id)
-
-    # -- reads by key --------------------------------------------------------------------------
-
-    def get(
-        self,
-        user_id: str,
-        object_id: str,
-        at: datetime | None = None,
-        *,
-        reload: ReloadArg = None,
-    ) -> M | None:
-        """The object at ``(user_id, object_id)`` with timestamp ``at``, or None.
-
-        ``at`` may be any time in the object's bucket. Raises InvalidKeyError
-        for a bad key or a missing or naive ``at``, CorruptObjectError (naming
-        the file) for a stored file that does not parse or validate.
-        """
-        if self.session is not None:
-            return self.session.get(self.model, user_id, object_id, at=at, reload=reload)
-        store = self.store
-        path = store.path_for(self.spec, user_id, object_id, at)
-        store.maybe_reload(reload)
-        found = store.locate(self.spec, path)
-        if found is None:
-            return None
-        return store.decode(self.spec, found[0], found[1], object_id, user_id)  # type: ignore[no-any-return]
-
-    def get_one(
-        self,
-        user_id: str,
-        object_id: str,
-        at: datetime | None = None,
-        *,
-        reload: ReloadArg = None,
-    ) -> M:
-        """Like get, but raises ObjectNotFoundError (also a KeyError) when nothing is there."""
-        if self.session is not None:
-            return self.session.get_one(self.model, user_id, object_id, at=at, reload=reload)
-        obj = self.get(user_id, object_id, at, reload=reload)
-        if obj is None:
-            raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)
-        return obj
-
-    def exists(
-        self,
-        user_id: str,
-        object_id: str,
-        at: datetime | None = None,
-        *,
-        reload: ReloadArg = None,
-    ) -> bool:
-        """Whether an object is stored at the key and timestamp (seen through the session)."""
-        path = self.store.path_for(self.spec, user_id, object_id, at)
-        if self.session is not None:
-            present, deleted = self.session.pending_ids(self.spec, user_id)
-            if object_id in present or object_id in deleted:
-                return object_id in present
-        self.store.maybe_reload(reload)
-        return self.store.object_exists(self.spec, path)
 
     # -- range queries -------------------------------------------------------------------------
 
@@ -280,9 +131,9 @@ class BucketedRepository(Repository[M]):
         Raises InvalidKeyError for a naive datetime or a bad user id (at once,
         not at the first ``next``).
         """
-        window = self._window(start, end)
+        window = Window.of(start, end)
         if user_id is not None:
-            self.store.hasher(user_id)  # validate now, not at the first next()
+            self.engine.hasher(user_id)  # validate now, not at the first next()
         return self._walk(window, user_id, pattern, False, on_error, reload)
 
     def latest(
@@ -304,8 +155,8 @@ class BucketedRepository(Repository[M]):
         """
         if n < 0:
             raise ValueError(f"n must not be negative, not {n}")
-        window = self._window(None, before)
-        self.store.hasher(user_id)
+        window = Window.of(None, before)
+        self.engine.hasher(user_id)
         if n == 0:
             return []
         walk = self._walk(window, user_id, pattern, True, on_error, reload)
@@ -327,24 +178,23 @@ class BucketedRepository(Repository[M]):
         (resume right after it), or a datetime (only later objects). Ids are
         not a cursor here, as objects are in time order: a string raises TypeError.
         """
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, not {limit}")
-        self.store.hasher(user_id)
+        check_limit(limit)
+        self.engine.hasher(user_id)
         walk: Iterator[M]
         if after is None:
-            walk = self._walk(_Window(None, None), user_id, pattern, False, on_error, reload)
+            walk = self._walk(EVERYTHING, user_id, pattern, False, on_error, reload)
         elif isinstance(after, datetime):
-            since = _utc(after, "after")
+            since = to_utc(after, "after")
             walk = itertools.dropwhile(
                 lambda obj: getattr(obj, self.time_field) <= since,
-                self._walk(_Window(since, None), user_id, pattern, False, on_error, reload),
+                self._walk(Window(since, None), user_id, pattern, False, on_error, reload),
             )
         elif isinstance(after, self.model):
             last = self._order(after)
-            since = _utc(last[0], f"{self.model.__name__}.{self.time_field}")
+            since = to_utc(last[0], f"{self.model.__name__}.{self.time_field}")
             walk = itertools.dropwhile(
                 lambda obj: self._order(obj) <= last,
-                self._walk(_Window(since, None), user_id, pattern, False, on_error, reload),
+                self._walk(Window(since, None), user_id, pattern, False, on_error, reload),
             )
         else:
             raise TypeError(
@@ -387,14 +237,11 @@ class BucketedRepository(Repository[M]):
 
         Lists the type folder, each date folder and the user's folder in every bucket.
         """
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, not {limit}")
-        self.store.maybe_reload(reload)
-        found = {object_id for _, object_id, _ in self._user_files(user_id, None)}
-        if self.session is not None:
-            present, deleted = self.session.pending_ids(self.spec, user_id)
-            found = (found | present) - deleted
-        ids = sorted(found)
+        check_limit(limit)
+        self.engine.maybe_reload(reload)
+        found = {object_id for _, object_id, _ in self.user_files(user_id, None)}
+        present, deleted = self._uow.pending_ids(self.spec, user_id)
+        ids = sorted((found | present) - deleted)
         if after is not None:
             ids = ids[bisect.bisect_right(ids, after) :]
         if pattern is not None:
@@ -403,42 +250,38 @@ class BucketedRepository(Repository[M]):
 
     # -- writes by key -------------------------------------------------------------------------
 
-    def delete(self, user_id: str, object_id: str, at: datetime | None = None) -> bool:
-        """Delete the object at the key and timestamp; return whether there was one.
-
-        Outside a session: one delete and one commit, or nothing when absent.
-        """
-        if not self.exists(user_id, object_id, at):
-            return False
-        if self.session is not None:
-            self.session.delete(self.model, user_id, object_id, at=at)
-            return True
-        with self.store.session() as session:
-            session.delete(self.model, user_id, object_id, at=at)
-        return True
-
     def delete_all(self, user_id: str) -> int:
-        """Delete every object the user has in every bucket; return how many (one commit)."""
-        files = builtins.list(self._user_files(user_id, None, every_format=True))
-        session = self.session
-        if session is None:
-            if not files:
-                return 0
-            self.store.apply({}, sorted({path for _, _, path in files}))
-            self.store.commit()
-            return len({(bucket, object_id) for bucket, object_id, _ in files})
-        objects, _ = session.pending_objects(self.spec)
-        _, deleted = session.pending_ids(self.spec, user_id)
-        gone: set[str] = set()
+        """Delete every object the user has in every bucket; return how many (one commit).
+
+        A key found in several buckets (a move cut short by a crash) is
+        deleted in each, and counted once.
+        """
+        spec = self.spec
+        keys: dict[tuple[str, datetime], None] = {}
+        objects, _ = self._uow.pending_objects(spec)
+        _, deleted = self._uow.pending_ids(spec, user_id)
+        pending: dict[str, Any] = {}
         for obj in objects:
-            if self.spec.owner(obj) == user_id:
-                session.delete(obj)
-                gone.add(self.spec.object_id(obj))
-        for bucket, object_id, _ in files:
-            if object_id not in gone and object_id not in deleted:
-                session.delete(self.model, user_id, object_id, at=bucket)
-                gone.add(object_id)
-        return len(gone)
+            if spec.owner(obj) == user_id:
+                pending[spec.object_id(obj)] = getattr(obj, self.time_field)
+        for bucket, object_id, _ in self.user_files(user_id, None):
+            if object_id not in deleted:
+                keys[(object_id, bucket)] = None
+        for object_id, at in pending.items():
+            keys[(object_id, at)] = None
+        # One delete per (id, bucket); the unit of work keys objects by id, so a
+        # key stored twice is deleted in two steps of one commit.
+        by_round: builtins.list[builtins.list[tuple[str, str, datetime | None]]] = []
+        seen: dict[str, int] = {}
+        for object_id, at in keys:
+            index = seen.get(object_id, 0)
+            seen[object_id] = index + 1
+            while len(by_round) <= index:
+                by_round.append([])
+            by_round[index].append((user_id, object_id, at))
+        for batch in by_round:
+            self._uow.delete_keys(spec, batch)
+        return len(seen)
 
     # -- retention and cleanup -----------------------------------------------------------------
 
@@ -452,125 +295,30 @@ class BucketedRepository(Repository[M]):
     ) -> RetentionReport:
         """Delete every object older than ``cutoff``, with one commit; report what went.
 
-        ``cutoff`` is an aware datetime, a timedelta or a number of days before
-        ``now`` (default: the current time). Date folders wholly before the
-        cutoff are removed at once, without reading a file; the bucket
-        folders of the cutoff's date that end before it too. The bucket
-        holding the cutoff is read, and its objects with a timestamp before
-        the cutoff are deleted one by one.
-
-        Folders and files whose names are not dates (or, with hour buckets,
-        hours) are never removed, and are reported: a date folder holding one
-        is removed hour by hour around it. (With hour buckets each old date
-        folder is listed once, to find such strays; a bucket folder removed
-        whole takes everything inside it.) Running it again removes nothing
-        and commits nothing.
-
-        Raises SessionError in a session (retention commits on its own),
-        InvalidKeyError for a naive cutoff, ValueError for a negative age.
+        See ``volstore._retention.purge_older_than``. Raises SessionError in a
+        session (retention commits on its own), InvalidKeyError for a naive
+        cutoff, ValueError for a negative age.
         """
         self._refuse_in_session("purge_older_than")
-        limit = _cutoff_of(cutoff, now)
-        store, spec = self.store, self.spec
-        store.maybe_reload(reload)
-        root = spec.resource_type
-        whole: builtins.list[str] = []
-        trimmed_bucket: str | None = None
-        trimmed: builtins.list[str] = []
-        stray_folders: builtins.list[str] = []
-        stray_files: builtins.list[str] = []
-        for entry in sorted(store.list_folder(root), key=lambda e: e.name):
-            path = f"{root}/{entry.name}"
-            day = parse_date_folder(entry.name) if entry.is_dir else None
-            if day is None:
-                (stray_folders if entry.is_dir else stray_files).append(path)
-                continue
-            if day >= limit:
-                continue
-            if spec.bucket == "day":
-                if day + _DAY <= limit:
-                    whole.append(path)
-                else:
-                    trimmed_bucket = path
-                    trimmed = self._older_in_bucket(path, limit, on_error, stray_folders)
-                continue
-            hours: builtins.list[tuple[int, str]] = []
-            strays_here: builtins.list[tuple[str, bool]] = []
-            for child in sorted(store.list_folder(path), key=lambda e: e.name):
-                hour = parse_hour_folder(child.name) if child.is_dir else None
-                if hour is None:
-                    strays_here.append((f"{path}/{child.name}", child.is_dir))
-                else:
-                    hours.append((hour, f"{path}/{child.name}"))
-            if day + _DAY <= limit and not strays_here:
-                whole.append(path)
-                continue
-            for stray, is_dir in strays_here:
-                (stray_folders if is_dir else stray_files).append(stray)
-            for hour, hour_path in hours:
-                begin = day + timedelta(hours=hour)
-                if begin + _HOUR <= limit:
-                    whole.append(hour_path)
-                elif begin < limit:
-                    trimmed_bucket = hour_path
-                    trimmed = self._older_in_bucket(hour_path, limit, on_error, stray_folders)
-        removed = sum(self._delete_tree(folder) for folder in whole)
-        if trimmed:
-            store.apply({}, trimmed)
-            removed += len(trimmed)
-        committed = bool(whole or trimmed)
-        if committed:
-            self._generation += 1
-            store.commit()
-        return RetentionReport(
-            cutoff=limit,
-            removed_objects=removed,
-            removed_folders=tuple(whole),
-            trimmed_bucket=trimmed_bucket if trimmed else None,
-            trimmed_paths=tuple(trimmed),
-            stray_folders=tuple(stray_folders),
-            stray_files=tuple(stray_files),
-            committed=committed,
+        report = _retention.purge_older_than(
+            self.engine, self.spec, cutoff, now=now, reload=reload, on_error=on_error
         )
+        if report.committed:
+            self.generation += 1
+        return report
 
     def remove_empty_folders(self, prefix: str | None = None) -> CleanupReport:
         """Remove the empty folders below ``prefix`` (default: the type folder), bottom up.
 
-        ``prefix`` is the type folder or a bucket or user folder below it; it
-        is not removed itself. Folders whose names are not what the layout
-        expects at their depth (a date, an hour, a user folder) are never
-        removed, nor is anything above them; they are reported. Commits once
-        when something was removed.
-
-        Raises InvalidKeyError for a prefix outside this model's folders,
+        See ``volstore._retention.remove_empty_folders``. Raises
+        InvalidKeyError for a prefix outside this model's folders,
         SessionError in a session.
         """
         self._refuse_in_session("remove_empty_folders")
-        root = self.spec.resource_type
-        prefix = root if prefix is None else prefix
-        check_relative_path(prefix)
-        parts = prefix.split("/")
-        levels = self._levels()
-        if (
-            parts[0] != root
-            or len(parts) - 1 > len(levels)
-            or not all(
-                self._is_level_name(level, name)
-                for level, name in zip(levels, parts[1:], strict=False)
-            )
-        ):
-            raise InvalidKeyError(
-                f"{prefix!r} is not a folder of {self.model.__name__}: give {root!r} or a "
-                f"bucket folder below it, such as {self.store.bucket_folder(self.spec, _EPOCH)!r}"
-            )
-        removed: builtins.list[str] = []
-        stray_folders: builtins.list[str] = []
-        stray_files: builtins.list[str] = []
-        self._clean(prefix, len(parts) - 1, removed, stray_folders, stray_files)
-        if removed:
-            self._generation += 1
-            self.store.commit()
-        return CleanupReport(prefix, tuple(removed), tuple(stray_folders), tuple(stray_files))
+        report = _retention.remove_empty_folders(self.engine, self.spec, prefix)
+        if report.removed_folders:
+            self.generation += 1
+        return report
 
     def clear_listing_cache(self) -> None:
         """Forget every cached listing (the next query lists afresh)."""
@@ -578,42 +326,25 @@ class BucketedRepository(Repository[M]):
             self._cache.clear()
             self._cache_stamp = None
 
-    # -- internals: time -----------------------------------------------------------------------
+    def _refuse_in_session(self, name: str) -> None:
+        if self._uow.buffered:
+            raise SessionError(
+                f"{name} commits on its own; call it on a repository of the store "
+                f"(bucketed(store, {self.model.__name__})), not of a session"
+            )
 
-    def _window(self, start: datetime | None, end: datetime | None) -> _Window:
-        return _Window(
-            None if start is None else _utc(start, "start"),
-            None if end is None else _utc(end, "end"),
-        )
-
-    def _floor(self, utc: datetime) -> datetime:
-        """The start of the bucket holding ``utc`` (a UTC datetime)."""
-        if self.step == _DAY:
-            return utc.replace(hour=0, minute=0, second=0, microsecond=0)
-        return utc.replace(minute=0, second=0, microsecond=0)
+    # -- internals: order and listings -----------------------------------------------------------
 
     def _order(self, obj: Any) -> tuple[Any, Any]:
         return (getattr(obj, self.time_field), self.spec.object_id(obj))
 
-    def _levels(self) -> tuple[str, ...]:
-        """The folder levels below the type folder."""
-        return ("date", "hour", "user") if self.spec.bucket == "hour" else ("date", "user")
-
-    def _is_level_name(self, level: str, name: str) -> bool:
-        if level == "date":
-            return parse_date_folder(name) is not None
-        if level == "hour":
-            return parse_hour_folder(name) is not None
-        return is_user_folder(name, self.store.hasher.length)
-
-    # -- internals: listings -------------------------------------------------------------------
-
     def _list(self, prefix: str) -> Sequence[Entry]:
         """A folder listing for queries, through the listing cache when it is on."""
+        engine = self.engine
         if not self.cache_listings:
-            return self.store.list_folder(prefix)
-        stats = self.store.stats
-        stamp = (stats.writes, stats.deletes, stats.reloads, self._generation)
+            return engine.list(prefix)
+        stats = engine.stats
+        stamp = (stats.writes, stats.deletes, stats.reloads, self.generation)
         with self._cache_lock:
             if stamp != self._cache_stamp:
                 self._cache.clear()
@@ -622,34 +353,34 @@ class BucketedRepository(Repository[M]):
             if cached is not None:
                 self.cache_hits += 1
                 return cached
-        entries = tuple(self.store.list_folder(prefix))
+        entries = tuple(engine.list(prefix))
         with self._cache_lock:
             if self._cache_stamp == stamp:  # nothing changed while we listed
                 self._cache[prefix] = entries
         return entries
 
-    def _files_in(
+    def files_in(
         self, folder: str, pattern: str | None, *, every_format: bool = False
     ) -> builtins.list[tuple[str, str]]:
         """``(id, path)`` of the object files in one user folder, sorted by id.
 
         Files in a format the model still reads (``previous_codecs``) count too;
         when an id is stored in two formats, the model's own codec wins, unless
-        ``every_format`` asks for every file (to delete them all).
+        ``every_format`` asks for every file (to delete them all). Whatever
+        stands under an object's name counts (reading it reports it).
         """
         extensions = builtins.list(self.spec.read_codecs)  # the model's own first
+        object_id_of = self.engine.layout.object_id_of
         files: builtins.list[tuple[str, int, str]] = []
         for entry in self._list(folder):
             name = entry.name
-            dot = name.rfind(".")
-            if entry.is_dir or dot <= 0 or name[dot:] not in extensions:
-                continue
-            object_id = name[:dot]
-            if not is_valid_id(object_id):
+            object_id = object_id_of(self.spec, name)
+            if object_id is None:
                 continue
             if pattern is not None and not fnmatch.fnmatchcase(object_id, pattern):
                 continue
-            files.append((object_id, extensions.index(name[dot:]), f"{folder}/{name}"))
+            rank = extensions.index(name[len(object_id) :])
+            files.append((object_id, rank, f"{folder}/{name}"))
         files.sort()
         if every_format:
             return [(object_id, path) for object_id, _, path in files]
@@ -660,17 +391,15 @@ class BucketedRepository(Repository[M]):
 
     def _user_folders(self, bucket_folder: str, user_id: str | None) -> builtins.list[str]:
         if user_id is not None:
-            return [f"{bucket_folder}/{self.store.hasher(user_id)}"]
-        length = self.store.hasher.length
+            return [f"{bucket_folder}/{self.engine.hasher(user_id)}"]
+        is_user = self.engine.layout.is_level_name
         return sorted(
             f"{bucket_folder}/{entry.name}"
             for entry in self._list(bucket_folder)
-            if entry.is_dir and is_user_folder(entry.name, length)
+            if entry.is_dir and is_user("user", entry.name)
         )
 
-    def _buckets(
-        self, window: _Window, descending: bool, extra: set[datetime]
-    ) -> Iterator[datetime]:
+    def buckets(self, window: Window, descending: bool, extra: set[datetime]) -> Iterator[datetime]:
         """The starts of the buckets to visit, in order; ``extra`` are buckets that must be."""
         direct = self._direct_buckets(window)
         if direct is not None:
@@ -680,13 +409,13 @@ class BucketedRepository(Repository[M]):
         days: dict[datetime, str] = {}
         for entry in self._list(root):
             day = parse_date_folder(entry.name) if entry.is_dir else None
-            if day is not None and window.overlaps(day, _DAY):
+            if day is not None and window.overlaps(day, DAY):
                 days[day] = f"{root}/{entry.name}"
         extra_by_day: dict[datetime, set[datetime]] = {}
         for bucket in extra:
             extra_by_day.setdefault(bucket.replace(hour=0), set()).add(bucket)
         for day in sorted(days.keys() | extra_by_day.keys(), reverse=descending):
-            if self.step == _DAY:
+            if self.step == DAY:
                 yield day
                 continue
             hours = set(extra_by_day.get(day, ()))
@@ -695,15 +424,15 @@ class BucketedRepository(Repository[M]):
                     hour = parse_hour_folder(entry.name) if entry.is_dir else None
                     if hour is not None:
                         bucket = day + timedelta(hours=hour)
-                        if window.overlaps(bucket, _HOUR):
+                        if window.overlaps(bucket, HOUR):
                             hours.add(bucket)
             yield from sorted(hours, reverse=descending)
 
-    def _direct_buckets(self, window: _Window) -> builtins.list[datetime] | None:
+    def _direct_buckets(self, window: Window) -> builtins.list[datetime] | None:
         """Every bucket of a short bounded window, or None to discover them by listing."""
         if window.start is None or window.end is None:
             return None
-        first = self._floor(window.start)
+        first = floor(window.start, self.spec.bucket)
         if window.end <= window.start:
             return []
         whole, part = divmod(window.end - first, self.step)
@@ -712,14 +441,15 @@ class BucketedRepository(Repository[M]):
             return None
         return [first + i * self.step for i in builtins.range(count)]
 
-    def _user_files(
+    def user_files(
         self, user_id: str, pattern: str | None, *, every_format: bool = False
     ) -> Iterator[tuple[datetime, str, str]]:
         """``(bucket start, id, path)`` of every file of the user, in bucket order."""
-        user_hash = self.store.hasher(user_id)
-        for bucket in self._buckets(_Window(None, None), False, set()):
-            folder = f"{self.store.bucket_folder(self.spec, bucket)}/{user_hash}"
-            for object_id, path in self._files_in(folder, pattern, every_format=every_format):
+        user_hash = self.engine.hasher(user_id)
+        bucket_folder = self.engine.layout.bucket_folder
+        for bucket in self.buckets(EVERYTHING, False, set()):
+            folder = f"{bucket_folder(self.spec, bucket)}/{user_hash}"
+            for object_id, path in self.files_in(folder, pattern, every_format=every_format):
                 yield bucket, object_id, path
 
     # -- internals: reading buckets ------------------------------------------------------------
@@ -730,9 +460,10 @@ class BucketedRepository(Repository[M]):
         Returns the object and the path it is written to (the file's own path,
         unless the file is in a previous codec's format).
         """
-        obj = self.store.decode(self.spec, path, data, object_id)
+        engine = self.engine
+        obj = engine.decode(self.spec, path, data, object_id)
         try:
-            expected = self.store.object_path(self.spec, obj)
+            expected = engine.layout.path_of(self.spec, obj)
         except InvalidKeyError as exc:
             raise CorruptObjectError(path, str(exc)) from exc
         if expected.rpartition("/")[0] != path.rpartition("/")[0]:
@@ -744,166 +475,65 @@ class BucketedRepository(Repository[M]):
         return obj, expected
 
     def _pending(
-        self, window: _Window, user_id: str | None, pattern: str | None
+        self, window: Window, user_id: str | None, pattern: str | None
     ) -> tuple[dict[datetime, builtins.list[M]], set[str]]:
-        """The session's own objects in the window by bucket, and the paths it replaces."""
-        if self.session is None:
-            return {}, set()
-        objects, hidden = self.session.pending_objects(self.spec)
+        """The unit of work's own objects in the window by bucket, and the paths it replaces."""
+        objects, hidden = self._uow.pending_objects(self.spec)
         by_bucket: dict[datetime, builtins.list[M]] = {}
         for obj in objects:
             if user_id is not None and self.spec.owner(obj) != user_id:
                 continue
             if pattern is not None and not fnmatch.fnmatchcase(self.spec.object_id(obj), pattern):
                 continue
-            at = _utc(getattr(obj, self.time_field), f"{self.model.__name__}.{self.time_field}")
+            at = to_utc(getattr(obj, self.time_field), f"{self.model.__name__}.{self.time_field}")
             if window.contains(at):
-                by_bucket.setdefault(self._floor(at), []).append(obj)
+                by_bucket.setdefault(floor(at, self.spec.bucket), []).append(obj)
         return by_bucket, hidden
 
     def _walk(
         self,
-        window: _Window,
+        window: Window,
         user_id: str | None,
         pattern: str | None,
         descending: bool,
         on_error: OnError,
         reload: ReloadArg,
     ) -> Iterator[M]:
-        """Yield the objects in the window, one bucket at a time, in (timestamp, id) order."""
-        store, spec, session = self.store, self.spec, self.session
-        store.maybe_reload(reload)
+        """Yield the objects in the window, one bucket at a time, in (timestamp, id) order.
+
+        A key met in an earlier bucket of the walk is not yielded again.
+        """
+        engine, spec, uow = self.engine, self.spec, self._uow
+        engine.maybe_reload(reload)
         pending, hidden = self._pending(window, user_id, pattern)
-        for bucket in self._buckets(window, descending, set(pending)):
+        seen: set[tuple[str, str]] = set()  # (owner, id) of every object yielded
+        for bucket in self.buckets(window, descending, set(pending)):
             batch: builtins.list[M] = []
-            folder = store.bucket_folder(spec, bucket)
+            folder = engine.layout.bucket_folder(spec, bucket)
             for user_folder in self._user_folders(folder, user_id):
-                for object_id, path in self._files_in(user_folder, pattern):
+                for object_id, path in self.files_in(user_folder, pattern):
                     if path in hidden:
                         continue  # the session's commit replaces or deletes this file
-                    data = store.read_bytes(path)
-                    if data is None:
+                    found = read_object(engine, spec, path)
+                    if found is None:
                         continue  # deleted since the listing
                     try:
-                        obj, home = self._decode_placed(path, data, object_id)
+                        obj, home = self._decode_placed(path, found[0], object_id)
                     except CorruptObjectError as exc:
                         handle_corrupt(on_error, exc)
                         continue
                     if not window.contains(getattr(obj, self.time_field)):
                         continue
-                    if session is not None:
-                        session.adopt(spec, obj, home, path, data)
+                    uow.adopt(spec, obj, home, path, found[0], found[1])
                     batch.append(obj)
             batch.extend(pending.get(bucket, ()))
             batch.sort(key=self._order, reverse=descending)
-            yield from batch
-
-    # -- internals: removal --------------------------------------------------------------------
-
-    def _refuse_in_session(self, name: str) -> None:
-        if self.session is not None:
-            raise SessionError(
-                f"{name} commits on its own; call it on a repository of the store "
-                f"(bucketed(store, {self.model.__name__})), not of a session"
-            )
-
-    def _older_in_bucket(
-        self, folder: str, limit: datetime, on_error: OnError, strays: builtins.list[str]
-    ) -> builtins.list[str]:
-        """The paths of the objects in one bucket whose timestamp is before ``limit``."""
-        store = self.store
-        older: builtins.list[str] = []
-        length = store.hasher.length
-        for entry in sorted(store.list_folder(folder), key=lambda e: e.name):
-            if not (entry.is_dir and is_user_folder(entry.name, length)):
-                if entry.is_dir:
-                    strays.append(f"{folder}/{entry.name}")
-                continue
-            user_folder = f"{folder}/{entry.name}"
-            for object_id, path in self._files_in(user_folder, None, every_format=True):
-                data = store.read_bytes(path)
-                if data is None:
-                    continue
-                try:
-                    obj = store.decode(self.spec, path, data, object_id)
-                    at = _utc(getattr(obj, self.time_field), path)
-                except (CorruptObjectError, InvalidKeyError) as exc:
-                    error = (
-                        exc
-                        if isinstance(exc, CorruptObjectError)
-                        else CorruptObjectError(path, str(exc))
-                    )
-                    handle_corrupt(on_error, error)
-                    continue
-                if at < limit:
-                    older.append(path)
-        return older
-
-    def _delete_tree(self, folder: str) -> int:
-        """Remove a folder and everything below it, counted as deletes in the store's stats."""
-        self.store.check_layout()
-        backend = self.store.backend
-        try:
-            count = backend.delete_tree(folder)
-        except BackendError:
-            raise
-        except OSError as exc:
-            raise BackendError(
-                f"removing {folder} from {backend.describe()} failed: {exc}"
-            ) from exc
-        self.store.stats.deletes += count
-        return count
-
-    def _clean(
-        self,
-        folder: str,
-        depth: int,
-        removed: builtins.list[str],
-        stray_folders: builtins.list[str],
-        stray_files: builtins.list[str],
-    ) -> bool:
-        """Remove the empty folders below ``folder``; return whether it is empty now."""
-        levels = self._levels()
-        empty = True
-        for entry in sorted(self.store.list_folder(folder), key=lambda e: e.name):
-            path = f"{folder}/{entry.name}"
-            if not entry.is_dir:
-                if depth < len(levels):  # only folders belong here
-                    stray_files.append(path)
-                empty = False
-            elif depth >= len(levels) or not self._is_level_name(levels[depth], entry.name):
-                stray_folders.append(path)
-                empty = False
-            elif self._clean(
-                path, depth + 1, removed, stray_folders, stray_files
-            ) and self._remove_empty_folder(path):
-                removed.append(path)
-            else:
-                empty = False
-        return empty
-
-    def _remove_empty_folder(self, path: str) -> bool:
-        """Remove one folder if it is still empty; return whether it was removed."""
-        backend = self.store.backend
-        if isinstance(backend, LocalBackend):
-            # rmdir refuses a folder that is not empty (a file written meanwhile,
-            # or a temporary file of a write in progress), so nothing is lost.
-            try:
-                os.rmdir(backend.path_of(path))
-            except FileNotFoundError:
-                return False
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    return False
-                raise BackendError(f"removing the folder {path} failed: {exc}") from exc
-            return True
-        # Other backends have no "remove if empty": check, then remove. A file
-        # written between the two calls would be lost; the folders removed
-        # here are old buckets, which nobody writes to.
-        if backend.list(path):
-            return False
-        self._delete_tree(path)
-        return True
+            for obj in batch:
+                key = (spec.owner(obj), spec.object_id(obj))
+                if key in seen:
+                    continue  # the same key in two buckets: a move cut short by a crash
+                seen.add(key)
+                yield obj
 
 
 class BucketedUserRepository(UserRepository[M]):
@@ -917,63 +547,49 @@ class BucketedUserRepository(UserRepository[M]):
         super().__init__(repository, user_id)
         self.bucketed = repository
 
-    def get(
-        self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
-    ) -> M | None:
-        return self.bucketed.get(self.user_id, object_id, at, reload=reload)
-
-    def get_one(self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None) -> M:
-        return self.bucketed.get_one(self.user_id, object_id, at, reload=reload)
-
-    def exists(
-        self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
-    ) -> bool:
-        return self.bucketed.exists(self.user_id, object_id, at, reload=reload)
-
-    def delete(self, object_id: str, at: datetime | None = None) -> bool:
-        return self.bucketed.delete(self.user_id, object_id, at)
-
-    def range(self, start: datetime | None, end: datetime | None, **kwargs: Any) -> Iterator[M]:
+    def range(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        pattern: str | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> Iterator[M]:
         """The user's objects with ``start <= timestamp < end`` (see BucketedRepository.range)."""
-        return self.bucketed.range(start, end, user_id=self.user_id, **kwargs)
-
-    def latest(self, n: int = 10, **kwargs: Any) -> builtins.list[M]:
-        """The user's ``n`` newest objects, newest first (see BucketedRepository.latest)."""
-        return self.bucketed.latest(self.user_id, n, **kwargs)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _cutoff_of(cutoff: datetime | timedelta | int, now: datetime | None) -> datetime:
-    """The UTC instant before which ``purge_older_than`` deletes."""
-    if isinstance(cutoff, datetime):
-        return _utc(cutoff, "cutoff")
-    reference = datetime.now(timezone.utc) if now is None else _utc(now, "now")
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (timedelta, int)):
-        raise TypeError(
-            f"cutoff must be a datetime, a timedelta or a number of days, not {cutoff!r}"
+        return self.bucketed.range(
+            start, end, user_id=self.user_id, pattern=pattern, reload=reload, on_error=on_error
         )
-    age = cutoff if isinstance(cutoff, timedelta) else timedelta(days=cutoff)
-    if age < timedelta(0):
-        raise ValueError(f"the age to keep must not be negative, not {cutoff!r}")
-    try:
-        return reference - age
-    except OverflowError:
-        raise ValueError(f"an age of {cutoff!r} reaches before the year 1") from None
+
+    def latest(
+        self,
+        n: int = 10,
+        *,
+        before: datetime | None = None,
+        pattern: str | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> builtins.list[M]:
+        """The user's ``n`` newest objects, newest first (see BucketedRepository.latest)."""
+        return self.bucketed.latest(
+            self.user_id, n, before=before, pattern=pattern, reload=reload, on_error=on_error
+        )
 
 
 def bucketed(
-    source: Store | Session, model: type[M], *, cache_listings: bool = False
+    source: Source | UnitOfWork, model: type[M], *, cache_listings: bool = False
 ) -> BucketedRepository[M]:
     """The bucketed repository of ``model`` for a store, or for a session (its unit of work).
 
     Raises ModelDefinitionError for a model without a ``time_field``.
     """
-    from ._session import Session
-
-    if isinstance(source, Session):
-        return BucketedRepository(
-            source.store, model, session=source, cache_listings=cache_listings
-        )
     return BucketedRepository(source, model, cache_listings=cache_listings)
+
+
+__all__ = [
+    "BucketedRepository",
+    "BucketedUserRepository",
+    "CleanupReport",
+    "RetentionReport",
+    "bucketed",
+]

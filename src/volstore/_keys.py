@@ -15,14 +15,11 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
 from functools import lru_cache
 
 from ._errors import InvalidKeyError
 
 MAX_ID_BYTES = 200
-_DATE_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HOUR_NAME = re.compile(r"[0-9]{2}")
 RESOURCE_TYPE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DEFAULT_USER_HASH_LENGTH = 16
 
@@ -172,25 +169,6 @@ class KeyedUserHasher(UserHasher):
 
     def _digest(self, user_id: str) -> str:
         return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def parse_date_folder(name: str) -> datetime | None:
-    """The UTC midnight a date folder name stands for, or None if it is not ``YYYY-MM-DD``."""
-    if not _DATE_NAME.fullmatch(name):
-        return None
-    try:
-        day = date.fromisoformat(name)
-    except ValueError:
-        return None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def parse_hour_folder(name: str) -> int | None:
-    """The hour an hour folder name stands for, or None if it is not ``00`` to ``23``."""
-    if not _HOUR_NAME.fullmatch(name):
-        return None
-    hour = int(name)
-    return hour if hour < 24 else None
 
 
 def is_user_folder(name: str, length: int) -> bool:

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._engine import Engine, ReloadArg
 from ._errors import CorruptObjectError, SchemaVersionError
 from ._model import ModelSpec
-from ._repository import OnError, handle_corrupt
-from ._store import ReloadArg, Store
+from ._repository import OnError, Repository, handle_corrupt
+from ._tracker import Direct, read_object
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each chunk (and once at the start)."""
@@ -36,7 +37,7 @@ class MigrationReport:
 
 
 def migrate(
-    store: Store,
+    store: Any,
     model: type[Any],
     *,
     chunk_size: int = 500,
@@ -50,39 +51,48 @@ def migrate(
     A file that does not parse raises CorruptObjectError naming it (nothing of
     its chunk is written), or with ``on_error="skip"`` is left alone and
     reported. Versioned objects keep their version number: a migration does
-    not change their content, only its form.
+    not change their content, only its form; each is rewritten only if it is
+    still the state that was read (a compare-and-swap), so a concurrent update
+    is never overwritten (ConflictError: run the migration again).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
-    repo = store.repository(model)
+    engine: Engine = store if isinstance(store, Engine) else store.engine
+    repo = Repository(Direct(engine), model)
     spec = repo.spec
     report = MigrationReport(spec.resource_type)
-    store.maybe_reload(reload)
+    engine.maybe_reload(reload)
     report.total = sum(1 for _ in repo.scan_paths(reload=False))
     if progress is not None:
         progress(0, report.total)
     done = 0
     writes: dict[str, bytes] = {}
     deletes: list[str] = []
+    expected: dict[str, str | None] = {}
 
     def flush() -> None:
         if writes or deletes:
-            store.apply(writes, deletes)
-            store.commit()
+            engine.apply(writes, deletes, expected or None)
+            engine.commit()
             report.commits += 1
             report.rewritten += len(writes)
             writes.clear()
             deletes.clear()
+            expected.clear()
 
-    for path, data in _read_all(store, repo.scan_paths(reload=False)):
+    for path, data, token in _read_all(engine, spec, repo.scan_paths(reload=False)):
         done += 1
         try:
             if _is_current(spec, path, data):
                 report.already_current += 1
             else:
-                obj = store.decode(spec, path, data, None)
-                target = store.object_path(spec, obj)
-                writes[target] = store.encode(spec, obj)
+                obj = engine.decode(spec, path, data, None)
+                target = engine.layout.path_of(spec, obj)
+                writes[target] = engine.encode(spec, obj)
+                if spec.version_field is not None:
+                    expected[path] = token
+                    if target != path:
+                        expected[target] = None  # nothing may stand at the new place
                 if target != path:
                     deletes.append(path)
         except CorruptObjectError as exc:
@@ -98,11 +108,13 @@ def migrate(
     return report
 
 
-def _read_all(store: Store, paths: Iterator[str]) -> Iterator[tuple[str, bytes]]:
+def _read_all(
+    engine: Engine, spec: ModelSpec, paths: Iterator[str]
+) -> Iterator[tuple[str, bytes, str | None]]:
     for path in paths:
-        data = store.read_bytes(path)
-        if data is not None:  # deleted since it was listed
-            yield path, data
+        found = read_object(engine, spec, path)
+        if found is not None:  # deleted since it was listed
+            yield path, found[0], found[1]
 
 
 def _is_current(spec: ModelSpec, path: str, data: bytes) -> bool:

@@ -19,20 +19,37 @@ the store and the session read the spec.
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 import pydantic
 from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
 
 from ._attrs_schema import adapter_for_attrs
-from ._codec import JSON, Codec, JsonCodec
-from ._errors import InvalidKeyError, ModelDefinitionError, SchemaVersionError, SerializationError
+from ._codec import (
+    ENCODE_ERRORS,
+    JSON,
+    JSON_SURELY_READABLE_BYTES,
+    Codec,
+    JsonCodec,
+    MsgpackCodec,
+    json_unreadable,
+)
+from ._errors import (
+    InvalidKeyError,
+    ModelDefinitionError,
+    SchemaVersionError,
+    SerializationError,
+    short_reason,
+)
 from ._ids import new_id
 from ._keys import validate_resource_type
+from ._time import BUCKETS
 
 M = TypeVar("M")
 
@@ -115,24 +132,68 @@ class ModelSpec:
         return value
 
     def encode(self, obj: Any) -> bytes:
-        """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version."""
+        """The stored bytes of ``obj``: its codec's encoding, tagged with the schema version.
+
+        Raises SerializationError, before anything is written, when ``obj``
+        cannot be encoded, when the reader would refuse its encoding (an
+        integer or a nesting beyond the limits in ``_codec``), or, for an attrs
+        model, when the encoding does not validate as the model: attrs checks
+        no types, so a ``None`` in a ``str`` field would be written and never
+        read back. pydantic models are not validated again here: pydantic
+        validated them when they were built (and, with ``validate_assignment``,
+        at each assignment); see docs/concepts.md.
+        """
         if not isinstance(obj, self.cls):
             raise TypeError(f"expected a {self.cls.__name__}, got {type(obj).__name__}")
+        is_attrs = self.kind == "attrs"
         dump_json = self._dump_json
         if dump_json is not None:  # JSON, no schema versions: the common case
             try:
-                return dump_json(obj, by_alias=True)
-            except (ValueError, TypeError) as exc:  # PydanticSerializationError is a ValueError
+                if is_attrs:  # validated below, where a wrong value gets a clear error
+                    data = dump_json(obj, by_alias=True, warnings=False)
+                else:
+                    data = dump_json(obj, by_alias=True)
+            except ENCODE_ERRORS as exc:
                 raise SerializationError(
                     f"cannot encode {self.cls.__name__} as JSON: {exc}"
                 ) from exc
-        if self.schema_version is None:
-            return self.codec.encode(self.adapter, obj)
+            # attrs objects are read back below, which applies the reader's limits too.
+            if not is_attrs and len(data) > JSON_SURELY_READABLE_BYTES:
+                reason = json_unreadable(data)
+                if reason is not None:
+                    raise SerializationError(f"cannot store {self._describe(obj)}: {reason}")
+        elif self.schema_version is None and not isinstance(self.codec, MsgpackCodec):
+            data = self.codec.encode(self.adapter, obj)  # a codec of the application's own
+        else:
+            try:
+                document = self.adapter.serializer.to_python(
+                    obj, mode="json", by_alias=True, warnings=not is_attrs
+                )
+            except ENCODE_ERRORS as exc:
+                raise SerializationError(f"cannot encode {self.cls.__name__}: {exc}") from exc
+            if self.schema_version is not None:
+                document = {SCHEMA_KEY: self.schema_version, **document}
+            try:
+                data = self.codec.dump_document(document)
+            except SerializationError as exc:  # the reader would refuse it: say whose it is
+                raise SerializationError(f"{self._describe(obj)}: {exc}") from exc
+        if is_attrs:
+            self._check_reads_back(obj, data)
+        return data
+
+    def _check_reads_back(self, obj: Any, data: bytes) -> None:
+        """Decode ``data`` as a read would; raise SerializationError if that fails."""
         try:
-            document = self.adapter.serializer.to_python(obj, mode="json", by_alias=True)
-        except (ValueError, TypeError) as exc:
-            raise SerializationError(f"cannot encode {self.cls.__name__}: {exc}") from exc
-        return self.codec.dump_document({SCHEMA_KEY: self.schema_version, **document})
+            self.decode(data)
+        except (ValueError, TypeError, KeyError) as exc:  # as a read would fail (CorruptObject)
+            reason = json_unreadable(data) if isinstance(self.codec, JsonCodec) else None
+            raise SerializationError(
+                f"cannot store {self._describe(obj)}: {reason or short_reason(exc)}"
+            ) from exc
+
+    def _describe(self, obj: Any) -> str:
+        object_id = getattr(obj, self.id_field, None)
+        return self.cls.__name__ if object_id is None else f"{self.cls.__name__} {object_id!r}"
 
     def decode(self, data: bytes, codec: Codec | None = None) -> Any:
         """An instance from stored bytes, upgraded from older schema versions in memory.
@@ -172,8 +233,6 @@ class ModelSpec:
         return version
 
 
-BUCKETS = ("hour", "day")
-
 # The keywords a model declaration accepts, with their defaults.
 _DECLARATION_DEFAULTS: dict[str, Any] = {
     "id_field": "id",
@@ -186,6 +245,19 @@ _DECLARATION_DEFAULTS: dict[str, Any] = {
     "migrations": None,
     "previous_codecs": (),
 }
+DECLARATION_KEYWORDS = ("resource_type", *_DECLARATION_DEFAULTS)
+
+
+def _unknown_keywords(cls: type[Any], unknown: Iterable[str]) -> ModelDefinitionError:
+    """The one error for a misspelt declaration keyword, pydantic or attrs: closest match named."""
+    named = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, DECLARATION_KEYWORDS, n=1)
+        named.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return ModelDefinitionError(
+        f"{cls.__name__}: unknown declaration keyword(s) {', '.join(named)}; "
+        f"known: {', '.join(DECLARATION_KEYWORDS)}"
+    )
 
 
 def _check_schema(cls: type[Any], values: dict[str, Any]) -> None:
@@ -224,10 +296,7 @@ def _make_spec(
 ) -> ModelSpec:
     unknown = set(options) - set(_DECLARATION_DEFAULTS)
     if unknown:
-        raise ModelDefinitionError(
-            f"{cls.__name__}: unknown declaration keyword(s) {', '.join(sorted(unknown))}; "
-            f"known: resource_type, {', '.join(_DECLARATION_DEFAULTS)}"
-        )
+        raise _unknown_keywords(cls, unknown)
     values = {**_DECLARATION_DEFAULTS, **options}
     try:
         checked = validate_resource_type(resource_type)
@@ -306,7 +375,15 @@ class Model(pydantic.BaseModel):
         kwargs.pop("resource_type", None)
         for name in _DECLARATION_DEFAULTS:
             kwargs.pop(name, None)
-        super().__init_subclass__(**kwargs)
+        if not kwargs:
+            super().__init_subclass__()
+            return
+        try:  # another base class may take keywords of its own
+            super().__init_subclass__(**kwargs)
+        except TypeError:
+            # object.__init_subclass__ says "takes no keyword arguments" without
+            # naming them: a misspelt declaration keyword, said as attrs models say it.
+            raise _unknown_keywords(cls, kwargs) from None
 
 
 def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
@@ -326,6 +403,14 @@ def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
                 f"{cls.__name__}"
             )
         names = [f.name for f in attrs.fields(target)]
+        for attribute in attrs.fields(target):
+            if isinstance(attribute.default, FieldInfo):
+                # volstore.id_field() (a pydantic field) in an attrs class: the
+                # FieldInfo itself would become every instance's value.
+                raise ModelDefinitionError(
+                    f"{cls.__name__}.{attribute.name} is a pydantic field in an attrs class; "
+                    f"use volstore.attrs_id_field() (or attrs.field(...)) there"
+                )
         spec = _make_spec(cls, resource_type, "attrs", names, options)
         setattr(cls, "__volstore__", spec)  # noqa: B010 - a class attribute attrs does not know
         return cls
@@ -349,5 +434,21 @@ def spec_of(model: type[Any] | Any) -> ModelSpec:
 
 
 def id_field(**kwargs: Any) -> Any:
-    """A pydantic field whose default is a new time-sortable id (see ``new_id``)."""
+    """A pydantic field whose default is a new time-sortable id (see ``new_id``).
+
+    For attrs classes use :func:`attrs_id_field`. Keywords go to ``pydantic.Field``.
+    """
     return pydantic.Field(default_factory=new_id, **kwargs)
+
+
+def attrs_id_field(**kwargs: Any) -> str:
+    """An attrs field whose default is a new time-sortable id: ``id_field`` for attrs classes.
+
+    The field is keyword-only (``attrs.field(factory=new_id, kw_only=True)``),
+    so attrs accepts it before fields without defaults and an id is given as
+    ``Profile(id="p1", ...)``. Type checkers see a plain default value: for
+    them, declare it after the fields that have no default. Keywords go to
+    ``attrs.field``.
+    """
+    field: str = attrs.field(factory=new_id, kw_only=True, **kwargs)
+    return field

@@ -1,9 +1,11 @@
 """Typed repositories: get, list, page, delete for one model.
 
-``store.repository(Schedule)`` works on its own: each read goes straight to the
-backend (after the reload policy), each write is a one-write session with its
-own commit. ``session.repository(Schedule)`` works inside a unit of work:
-reads go through the identity map and writes wait for the session's commit.
+A repository reads and writes through a unit of work (``_tracker``):
+``store.repository(Schedule)`` through the store's, where each read goes
+straight to the backend (after the reload policy) and each write commits at
+once; ``session.repository(Schedule)`` through the session's, where reads go
+through the identity map and writes wait for the session's commit. The code
+is the same for both.
 """
 
 from __future__ import annotations
@@ -12,76 +14,152 @@ import bisect
 import builtins
 import fnmatch
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from ._errors import (
-    CorruptObjectError,
-    ObjectNotFoundError,
-    TenantIsolationError,
-)
-from ._keys import id_from_file_name, is_valid_id
-
-if TYPE_CHECKING:
-    from ._session import Session
-    from ._store import ReloadArg, Store
+from ._engine import Engine, ReloadArg
+from ._errors import CorruptObjectError, ObjectNotFoundError, TenantIsolationError
+from ._tracker import UnitOfWork
 
 M = TypeVar("M")
 OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
 """What ``list`` does with a stored file that does not parse: raise, skip, or call a function."""
 
 
-class Repository(Generic[M]):
-    """Typed access to the objects of one model, for one store (and optionally one session)."""
+class Source(Protocol):
+    """A store or a session: what a repository can be built on."""
 
-    def __init__(self, store: Store, model: type[M], *, session: Session | None = None) -> None:
-        self.store = store
+    def _unit_of_work(self) -> UnitOfWork: ...
+
+
+def unit_of_work_of(source: Source | UnitOfWork) -> UnitOfWork:
+    """The unit of work of a store or a session (or the one given)."""
+    method = getattr(source, "_unit_of_work", None)
+    if method is not None:
+        uow: UnitOfWork = method()
+        return uow
+    if isinstance(getattr(source, "engine", None), Engine) and hasattr(source, "buffered"):
+        return source  # type: ignore[return-value]
+    raise TypeError(f"a repository is built on a Store or a Session, not {source!r}")
+
+
+def handle_corrupt(on_error: OnError, exc: CorruptObjectError) -> None:
+    """Apply an ``on_error`` policy to a stored file that does not parse: raise, skip or call."""
+    if on_error == "raise":
+        raise exc
+    if callable(on_error):
+        on_error(exc)
+    elif on_error != "skip":
+        raise ValueError(f"on_error must be 'raise', 'skip' or a function, not {on_error!r}")
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int, not {limit!r}")
+
+
+class Repository(Generic[M]):
+    """Typed access to the objects of one model, through a store or a session.
+
+    ``Repository(store, Model)`` is ``store.repository(Model)``;
+    ``Repository(session, Model)`` is ``session.repository(Model)``.
+    """
+
+    def __init__(self, source: Source | UnitOfWork, model: type[M]) -> None:
+        self._uow = unit_of_work_of(source)
+        self.engine = self._uow.engine
         self.model = model
-        self.spec = store.register(model)
-        self.session = session
+        self.spec = self.engine.register(model)
 
     def __repr__(self) -> str:
-        bound = " in a session" if self.session is not None else ""
-        return f"Repository[{self.model.__name__}]({self.store!r}{bound})"
+        bound = " in a session" if self._uow.buffered else ""
+        return (
+            f"{type(self).__name__}[{self.model.__name__}]({self.engine.backend.describe()}{bound})"
+        )
+
+    @property
+    def in_session(self) -> bool:
+        """Whether this repository belongs to a session (writes wait for its commit)."""
+        return self._uow.buffered
 
     def for_user(self, user_id: str) -> UserRepository[M]:
         """A view of this repository bound to one user: it cannot reach anyone else's objects."""
-        self.store.hasher(user_id)  # validates the user id now
+        self.engine.hasher(user_id)  # validates the user id now
         return UserRepository(self, user_id)
 
-    # -- reads ------------------------------------------------------------------------
+    # -- reads by key -----------------------------------------------------------------
 
-    def get(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M | None:
+    def get(
+        self,
+        user_id: str,
+        object_id: str,
+        at: datetime | None = None,
+        *,
+        reload: ReloadArg = None,
+    ) -> M | None:
         """The object at ``(user_id, object_id)``, or None.
 
-        Raises InvalidKeyError for a bad key, CorruptObjectError (naming the
-        file) for a stored file that does not parse or validate.
+        ``at`` is the object's timestamp, needed (only) for time-bucketed
+        models: any time in its bucket. Raises InvalidKeyError for a bad key,
+        CorruptObjectError (naming the file) for a stored file that does not
+        parse or validate, or anything but an object file at the path.
         """
-        if self.session is not None:
-            return self.session.get(self.model, user_id, object_id, reload=reload)
-        store = self.store
-        path = store.path_for(self.spec, user_id, object_id)
-        store.maybe_reload(reload)
-        found = store.locate(self.spec, path)
-        if found is None:
-            return None
-        return store.decode(self.spec, found[0], found[1], object_id, user_id)  # type: ignore[no-any-return]
+        obj: M | None = self._uow.get(self.spec, user_id, object_id, at, reload)
+        return obj
 
-    def get_one(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> M:
+    def get_one(
+        self,
+        user_id: str,
+        object_id: str,
+        at: datetime | None = None,
+        *,
+        reload: ReloadArg = None,
+    ) -> M:
         """Like get, but raises ObjectNotFoundError (also a KeyError) when nothing is there."""
-        obj = self.get(user_id, object_id, reload=reload)
+        obj = self.get(user_id, object_id, at, reload=reload)
         if obj is None:
             raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)
         return obj
 
-    def exists(self, user_id: str, object_id: str, *, reload: ReloadArg = None) -> bool:
-        """Whether an object is stored at the key (seen through the session, if any)."""
-        if self.session is not None:
-            present, deleted = self.session.pending_ids(self.spec, user_id)
-            if object_id in present or object_id in deleted:
-                return object_id in present
-        path = self.store.path_for(self.spec, user_id, object_id)
-        self.store.maybe_reload(reload)
-        return self.store.object_exists(self.spec, path)
+    def exists(
+        self,
+        user_id: str,
+        object_id: str,
+        at: datetime | None = None,
+        *,
+        reload: ReloadArg = None,
+    ) -> bool:
+        """Whether an object is stored at the key (seen through the session, if any).
+
+        Raises CorruptObjectError when something other than an object file
+        stands at its path (a folder, a link, a FIFO).
+        """
+        path = self.engine.path_for(self.spec, user_id, object_id, at)
+        present, deleted = self._uow.pending_ids(self.spec, user_id)
+        if object_id in present or object_id in deleted:
+            return object_id in present
+        self.engine.maybe_reload(reload)
+        return self.engine.object_exists(self.spec, path)
+
+    # -- listing ------------------------------------------------------------------------
+
+    def _names(self, user_id: str) -> dict[str, str]:
+        """``id -> file name`` of one user's stored objects (the model's own format first).
+
+        Whatever stands under an object's name counts (a folder, a link): reading
+        it then reports it, as ``get`` does.
+        """
+        folder = self.engine.layout.user_folder(self.spec, user_id)
+        object_id_of = self.engine.layout.object_id_of
+        spec = self.spec
+        names: dict[str, str] = {}
+        own = spec.extension
+        for entry in self.engine.list(folder):
+            name = entry.name
+            object_id = object_id_of(spec, name)
+            if object_id is not None and (object_id not in names or name.endswith(own)):
+                names[object_id] = name
+        return names
 
     def ids(
         self,
@@ -98,22 +176,25 @@ class Repository(Generic[M]):
         after (the cursor of the previous page), ``limit`` the most to return.
         Only that user's folder is listed.
         """
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, not {limit}")
+        check_limit(limit)
         if after is not None and not isinstance(after, str):
             raise TypeError(f"after must be an id string, not {after!r}")
-        folder = self.store.user_folder(self.spec, user_id)
-        self.store.maybe_reload(reload)
-        extensions = self.spec.read_codecs
-        found = {
-            stem
-            for entry in self.store.list_folder(folder)
-            if not entry.is_dir and (stem := id_from_file_name(entry.name, extensions)) is not None
-        }
-        if self.session is not None:
-            present, deleted = self.session.pending_ids(self.spec, user_id)
+        self.engine.maybe_reload(reload)
+        found = set(self._names(user_id))
+        return self._page(user_id, found, pattern, after, limit)
+
+    def _page(
+        self,
+        user_id: str,
+        found: set[str],
+        pattern: str | None,
+        after: str | None,
+        limit: int | None,
+    ) -> builtins.list[str]:
+        present, deleted = self._uow.pending_ids(self.spec, user_id)
+        if present or deleted:
             found = (found | present) - deleted
-        ids = sorted(object_id for object_id in found if is_valid_id(object_id))
+        ids = sorted(found)
         if after is not None:
             ids = ids[bisect.bisect_right(ids, after) :]
         if pattern is not None:
@@ -135,10 +216,24 @@ class Repository(Generic[M]):
         The folder is listed once, when iteration starts. An object deleted by
         someone else meanwhile is skipped. See ``list`` for ``on_error``.
         """
-        ids = self.ids(user_id, pattern=pattern, after=after, limit=limit, reload=reload)
+        check_limit(limit)
+        if after is not None and not isinstance(after, str):
+            raise TypeError(f"after must be an id string, not {after!r}")
+        self.engine.maybe_reload(reload)
+        names = self._names(user_id)
+        ids = self._page(user_id, set(names), pattern, after, limit)
+        return self._read_listed(user_id, ids, names, on_error)
+
+    def _read_listed(
+        self, user_id: str, ids: builtins.list[str], names: dict[str, str], on_error: OnError
+    ) -> Iterator[M]:
+        folder = self.engine.layout.user_folder(self.spec, user_id)
+        read = self._uow.read_listed
+        spec = self.spec
         for object_id in ids:
+            name = names.get(object_id)
             try:
-                obj = self.get(user_id, object_id, reload=False)
+                obj = read(spec, user_id, object_id, None if name is None else f"{folder}/{name}")
             except CorruptObjectError as exc:
                 handle_corrupt(on_error, exc)
                 continue
@@ -168,6 +263,10 @@ class Repository(Generic[M]):
             )
         )
 
+    def count(self, user_id: str, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
+        """How many objects the user has (a folder listing; no object is read)."""
+        return len(self.ids(user_id, pattern=pattern, reload=reload))
+
     def scan_paths(self, *, reload: ReloadArg = None) -> Iterator[str]:
         """Yield the path of every stored object of this type, all users, lazily.
 
@@ -175,79 +274,75 @@ class Repository(Generic[M]):
         so memory stays flat whatever the store's size. Works for flat and
         time-bucketed layouts. Temporary files and foreign files are skipped.
         """
-        self.store.maybe_reload(reload)
-        for path in self.store.walk(self.spec.resource_type):
-            stem = id_from_file_name(path.rpartition("/")[2], self.spec.read_codecs)
-            if stem is not None and is_valid_id(stem):
+        self.engine.maybe_reload(reload)
+        object_id_of = self.engine.layout.object_id_of
+        spec = self.spec
+        for path in self.engine.walk(spec.resource_type):
+            if object_id_of(spec, path.rpartition("/")[2]) is not None:
                 yield path
 
     def scan(self, *, reload: ReloadArg = None, on_error: OnError = "raise") -> Iterator[M]:
         """Yield every stored object of this type, all users, lazily (see ``scan_paths``).
 
         Reads the store directly, not through a session's pending changes.
+        An object in a user folder its owner does not hash to is corrupt
+        (``on_error``): it is never handed out as another user's.
         """
+        engine = self.engine
+        spec = self.spec
+        hasher = engine.hasher
         for path in self.scan_paths(reload=reload):
-            object_id = id_from_file_name(path.rpartition("/")[2], self.spec.read_codecs) or ""
+            object_id = engine.layout.object_id_of(spec, path.rpartition("/")[2])
             try:
-                data = self.store.read_bytes(path)
+                data = engine.read(path)
                 if data is None:
                     continue  # deleted since it was listed
-                yield self.store.decode(self.spec, path, data, object_id)
+                obj = engine.decode(spec, path, data, object_id)
+                folder = path.rsplit("/", 2)[-2]
+                if hasher(getattr(obj, spec.owner_field)) != folder:
+                    raise CorruptObjectError(
+                        path, "holds an object of a user whose folder is not this one"
+                    )
             except CorruptObjectError as exc:
                 handle_corrupt(on_error, exc)
+                continue
+            yield obj
 
-    def count(self, user_id: str, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
-        """How many objects the user has (a folder listing; no object is read)."""
-        return len(self.ids(user_id, pattern=pattern, reload=reload))
-
-    # -- writes -----------------------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------------------
 
     def put(self, obj: M) -> M:
         """Insert or replace ``obj``; return it (with its generated id, if it had none).
 
-        Outside a session this is a one-write session: one file and one commit.
+        In a session it is written at the session's commit; outside one it is
+        written and committed at once. Raises SessionError for a write to a
+        store's repository while a session of that store is open on this
+        thread (use the session's repository).
         """
-        if self.session is not None:
-            return self.session.add(obj)
-        with self.store.session() as session:
-            session.add(obj)
-        return obj
+        result: M = self._uow.add(obj)
+        return result
 
     add = put
 
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
-        """Insert or replace several objects with one commit (outside a session)."""
-        if self.session is not None:
-            return self.session.add_all(objs)
-        with self.store.session() as session:
-            return session.add_all(objs)
+        """Insert or replace several objects (with one commit, outside a session)."""
+        return self._uow.add_all(objs)
 
-    def delete(self, user_id: str, object_id: str) -> bool:
+    def delete(self, user_id: str, object_id: str, at: datetime | None = None) -> bool:
         """Delete the object at the key; return whether there was one.
 
-        Outside a session: one delete and one commit, or nothing when absent.
+        ``at`` is the timestamp, for a time-bucketed model. Outside a session:
+        one delete and one commit, or nothing when absent.
         """
-        if not self.exists(user_id, object_id):
+        if not self.exists(user_id, object_id, at):
             return False
-        if self.session is not None:
-            self.session.delete(self.model, user_id, object_id)
-            return True
-        with self.store.session() as session:
-            session.delete(self.model, user_id, object_id)
+        self._uow.delete_key(self.spec, user_id, object_id, at)
         return True
 
     def delete_all(self, user_id: str) -> int:
         """Delete every object of this type that the user has; return how many (one commit)."""
         ids = self.ids(user_id)
-        if not ids:
-            return 0
-        if self.session is not None:
-            for object_id in ids:
-                self.session.delete(self.model, user_id, object_id)
-            return len(ids)
-        with self.store.session() as session:
-            for object_id in ids:
-                session.delete(self.model, user_id, object_id)
+        if ids:
+            self._uow.delete_keys(self.spec, [(user_id, object_id, None) for object_id in ids])
         return len(ids)
 
 
@@ -275,26 +370,69 @@ class UserRepository(Generic[M]):
             )
         return obj
 
-    def get(self, object_id: str, *, reload: ReloadArg = None) -> M | None:
-        return self.repository.get(self.user_id, object_id, reload=reload)
+    def get(
+        self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
+    ) -> M | None:
+        return self.repository.get(self.user_id, object_id, at, reload=reload)
 
-    def get_one(self, object_id: str, *, reload: ReloadArg = None) -> M:
-        return self.repository.get_one(self.user_id, object_id, reload=reload)
+    def get_one(self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None) -> M:
+        return self.repository.get_one(self.user_id, object_id, at, reload=reload)
 
-    def exists(self, object_id: str, *, reload: ReloadArg = None) -> bool:
-        return self.repository.exists(self.user_id, object_id, reload=reload)
+    def exists(
+        self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
+    ) -> bool:
+        return self.repository.exists(self.user_id, object_id, at, reload=reload)
 
-    def ids(self, **kwargs: Any) -> builtins.list[str]:
-        return self.repository.ids(self.user_id, **kwargs)
+    def ids(
+        self,
+        *,
+        pattern: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+    ) -> builtins.list[str]:
+        return self.repository.ids(
+            self.user_id, pattern=pattern, after=after, limit=limit, reload=reload
+        )
 
-    def list(self, **kwargs: Any) -> builtins.list[M]:
-        return self.repository.list(self.user_id, **kwargs)
+    def list(
+        self,
+        *,
+        pattern: str | None = None,
+        after: Any = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> builtins.list[M]:
+        return self.repository.list(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
 
-    def iter(self, **kwargs: Any) -> Iterator[M]:
-        return self.repository.iter(self.user_id, **kwargs)
+    def iter(
+        self,
+        *,
+        pattern: str | None = None,
+        after: Any = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> Iterator[M]:
+        return self.repository.iter(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
 
-    def count(self, **kwargs: Any) -> int:
-        return self.repository.count(self.user_id, **kwargs)
+    def count(self, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
+        return self.repository.count(self.user_id, pattern=pattern, reload=reload)
 
     def put(self, obj: M) -> M:
         return self.repository.put(self._own(obj))
@@ -302,16 +440,19 @@ class UserRepository(Generic[M]):
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
         return self.repository.put_all([self._own(obj) for obj in objs])
 
-    def delete(self, object_id: str) -> bool:
-        return self.repository.delete(self.user_id, object_id)
+    def delete(self, object_id: str, at: datetime | None = None) -> bool:
+        return self.repository.delete(self.user_id, object_id, at)
 
     def delete_all(self) -> int:
         return self.repository.delete_all(self.user_id)
 
 
-def handle_corrupt(on_error: OnError, exc: CorruptObjectError) -> None:
-    """Apply an ``on_error`` policy to a stored file that does not parse: raise, skip or call."""
-    if on_error == "raise":
-        raise exc
-    if callable(on_error):
-        on_error(exc)
+__all__ = [
+    "OnError",
+    "Repository",
+    "Source",
+    "UserRepository",
+    "check_limit",
+    "handle_corrupt",
+    "unit_of_work_of",
+]

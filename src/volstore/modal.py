@@ -76,7 +76,19 @@ def volume_backend(
     if mode not in ("auto", "mounted", "remote"):
         raise ValueError(f"mode must be 'auto', 'mounted' or 'remote', not {mode!r}")
     if mode == "auto":
-        mode = "mounted" if in_modal_container() and mount_path is not None else "remote"
+        if in_modal_container():
+            if mount_path is None:
+                # The remote client works in a container too, but it bypasses the
+                # mount: its writes never show in this container's files, and
+                # they cost a round trip each. Almost always a forgotten argument.
+                raise ValueError(
+                    "inside a Modal container volume_store() needs mount_path=, the path the "
+                    "volume is mounted at (volumes={path: volume}); pass mode='remote' to "
+                    "use the client API on purpose"
+                )
+            mode = "mounted"
+        else:
+            mode = "remote"
     if mode == "mounted":
         if mount_path is None:
             raise ValueError("the mounted backend needs mount_path: where the volume is mounted")
@@ -101,6 +113,29 @@ def volume_store(
     return Store(volume_backend(volume, mount_path=mount_path, mode=mode), **store_options)
 
 
+def volume_from_name(
+    name: str,
+    *,
+    environment_name: str | None = None,
+    create_if_missing: bool = False,
+    version: int | None = None,
+) -> Any:
+    """``modal.Volume.from_name(...)``: the handle of the Modal Volume called ``name``.
+
+    ``version=2`` asks for a v2 volume when one is created (recommended: no
+    total file limit, faster commits). Raises ModalUnavailableError with an
+    install hint when modal is missing.
+    """
+    modal = _import_modal()
+    options: dict[str, Any] = {
+        "environment_name": environment_name,
+        "create_if_missing": create_if_missing,
+    }
+    if version is not None:
+        options["version"] = version
+    return modal.Volume.from_name(name, **options)
+
+
 def store_from_name(
     name: str,
     *,
@@ -108,15 +143,18 @@ def store_from_name(
     mode: Mode = "auto",
     create_if_missing: bool = False,
     environment_name: str | None = None,
+    version: int | None = None,
     **store_options: Any,
 ) -> Store:
-    """A Store on the Modal Volume called ``name`` (``modal.Volume.from_name``).
+    """A Store on the Modal Volume called ``name`` (see ``volume_from_name``, ``volume_store``).
 
     Raises ModalUnavailableError with an install hint when modal is missing.
     """
-    modal = _import_modal()
-    volume = modal.Volume.from_name(
-        name, environment_name=environment_name, create_if_missing=create_if_missing
+    volume = volume_from_name(
+        name,
+        environment_name=environment_name,
+        create_if_missing=create_if_missing,
+        version=version,
     )
     return volume_store(volume, mount_path=mount_path, mode=mode, **store_options)
 
@@ -129,5 +167,6 @@ __all__ = [
     "in_modal_container",
     "store_from_name",
     "volume_backend",
+    "volume_from_name",
     "volume_store",
 ]

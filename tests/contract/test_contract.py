@@ -17,6 +17,7 @@ import volstore
 from models import Schedule
 from tests.contract.backends import FACTORIES
 from tests.test_stateful import StoreMachine
+from volstore.testing.contract import BackendContract, UnitOfWorkContract
 
 CREATED = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
 
@@ -36,77 +37,15 @@ def sched(object_id: str, user: str = "ada") -> Schedule:
     return Schedule(id=object_id, user_id=user, name="n", cron="* * * * *", created_at=CREATED)
 
 
-# -- the Backend contract ---------------------------------------------------------------
+# -- the shipped contracts (volstore.testing.contract), on every backend --------------------
 
 
-def test_read_of_a_missing_file_raises_file_not_found(backend: volstore.Backend) -> None:
-    with pytest.raises(FileNotFoundError):
-        backend.read("nothing/here.json")
+class TestBackendContract(BackendContract):
+    """Runs on each backend of FACTORIES through the module's ``backend`` fixture."""
 
 
-def test_written_files_read_back(backend: volstore.Backend) -> None:
-    files = {"a/b/one.json": b"1", "a/b/two.json": b"22", "a/c/three.json": b"\x00\xff" * 1000}
-    backend.write_batch(files)
-    for path, data in files.items():
-        assert backend.read(path) == data
-        assert backend.exists(path)
-    assert not backend.exists("a/b/zero.json")
-
-
-def test_write_replaces_whole_files(backend: volstore.Backend) -> None:
-    backend.write_batch({"a/x.json": b"long content " * 100})
-    backend.write_batch({"a/x.json": b"short"})
-    assert backend.read("a/x.json") == b"short"
-
-
-def test_an_empty_batch_is_fine(backend: volstore.Backend) -> None:
-    backend.write_batch({})
-    backend.delete_batch([])
-
-
-def test_list_gives_direct_children_and_flags_folders(backend: volstore.Backend) -> None:
-    backend.write_batch({"t/u1/a.json": b"1", "t/u1/b.json": b"2", "t/u2/c.json": b"3"})
-    assert sorted((e.name, e.is_dir) for e in backend.list("t")) == [("u1", True), ("u2", True)]
-    assert sorted(e.name for e in backend.list("t/u1")) == ["a.json", "b.json"]
-    assert [e.name for e in backend.list("")] == ["t"]
-
-
-def test_list_of_a_missing_folder_is_empty(backend: volstore.Backend) -> None:
-    assert backend.list("no/such/folder") == []
-
-
-def test_list_hides_names_starting_with_a_dot(backend: volstore.Backend) -> None:
-    backend.write_batch({"t/.a.json.tmp": b"half", "t/b.json": b"whole"})
-    assert sorted(e.name for e in backend.list("t")) == ["b.json"]
-
-
-def test_delete_removes_and_skips_missing_files(backend: volstore.Backend) -> None:
-    backend.write_batch({"t/a.json": b"1", "t/b.json": b"2"})
-    backend.delete_batch(["t/a.json", "t/missing.json"])
-    assert not backend.exists("t/a.json")
-    assert backend.read("t/b.json") == b"2"
-
-
-def test_delete_tree_and_walk(backend: volstore.Backend) -> None:
-    backend.write_batch({"d/2024/a.json": b"", "d/2024/x/b.json": b"", "d/2025/c.json": b""})
-    assert list(backend.walk("d")) == ["d/2024/a.json", "d/2024/x/b.json", "d/2025/c.json"]
-    assert backend.delete_tree("d/2024") == 2
-    assert list(backend.walk("d")) == ["d/2025/c.json"]
-
-
-@pytest.mark.parametrize("path", ["../x.json", "/etc/passwd", "a/../../x", "a\\b", "a\x00b", ""])
-def test_unclean_paths_are_refused(backend: volstore.Backend, path: str) -> None:
-    with pytest.raises(volstore.InvalidKeyError):
-        backend.write_batch({path: b"x"})
-    with pytest.raises(volstore.InvalidKeyError):
-        backend.read(path)
-
-
-def test_commit_and_reload_can_be_called(backend: volstore.Backend) -> None:
-    backend.write_batch({"t/a.json": b"1"})
-    backend.commit()
-    backend.reload()
-    assert backend.read("t/a.json") == b"1"
+class TestUnitOfWorkContract(UnitOfWorkContract):
+    """Runs on each backend of FACTORIES through the module's ``backend`` fixture."""
 
 
 # -- what users rely on, through a Store ---------------------------------------------------

@@ -1,35 +1,100 @@
 """The storage backend contract.
 
 A backend moves bytes under relative POSIX paths (``schedules/ab12.../x.json``).
-It knows nothing about models, users or sessions; the session decides what to
-write and when to commit. A backend implements six methods:
+It knows nothing about models, users or sessions; the layers above decide what
+to write and when to commit, and use nothing but this contract (never a
+backend's type or its private attributes).
 
-========================  ======================================================
-``read(path)``            the bytes of one file; ``FileNotFoundError`` if absent
-``write_batch(files)``    write many files, each one atomically
-``delete_batch(paths)``   remove files; absent ones are not an error
-``list(prefix)``          the entries directly under a folder; ``[]`` if absent
-``commit()``              make written changes durable and visible to others
-``reload()``              make others' committed changes visible here
-========================  ======================================================
+Required (abstract):
+
+==========================================  ==============================================
+``read(path, *, limit=None)``               the bytes of one file; ``FileNotFoundError``
+``write_batch(files)``                      write many files, each one atomically
+``delete_batch(paths)``                     remove files; absent ones are not an error
+``list(prefix, *, hidden=False, details=False)``  the entries directly under a folder
+==========================================  ==============================================
+
+Optional, with defaults built on the four above (override where the storage
+does it better):
+
+==========================================  ==============================================
+``commit()`` / ``reload()``                 publish writes / see others' commits (no-ops)
+``exists(path)``                            whether a file is there
+``walk(prefix)``                            every file path below a folder
+``delete_tree(prefix)``                     remove a folder and everything below it
+``remove_empty_folder(path)``               remove a folder only if it is empty
+``move(source, target)``                    rename a file, never over an existing one
+``remove_temporary(path, *, min_age)``      remove an abandoned temporary file
+``read_token(path)``                        the bytes and a token naming this exact state
+``apply_conditional(writes, deletes, expected)``
+                                            compare-and-swap: apply only if each
+                                            expected path still has its token
+==========================================  ==============================================
 
 Paths never start with ``/``, never contain ``.``/``..`` components, and are
 checked again by each backend with :func:`volstore._keys.check_relative_path`.
+Errors: a backend raises what its storage raises (``OSError`` and friends, or
+its client's exceptions, listed in ``storage_errors``); the engine above
+translates them into volstore's errors in one place.
+
+The contract is pinned by test mixins that ship in ``volstore.testing.contract``:
+a third-party backend passes the suite by subclassing them (see docs/testing.md).
 """
 
 from __future__ import annotations
 
 import abc
+import errno
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from .._errors import ConflictError
+
+EntryKind = Literal["file", "dir", "symlink", "other"]
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One entry of a folder listing: its name (not its path) and whether it is a folder."""
+    """One entry of a folder listing.
+
+    ``name`` is the entry's name (not its path); ``is_dir`` whether it is a
+    folder; ``size`` its size in bytes and ``mtime`` its modification time
+    (seconds since the epoch), when the listing was asked for details (None
+    otherwise, and for folders); ``kind`` what it is: a regular ``"file"``, a
+    ``"dir"``, a ``"symlink"`` (never followed), or ``"other"`` (a FIFO, a
+    socket, a device: never opened).
+    """
 
     name: str
     is_dir: bool
+    size: int | None = None
+    kind: EntryKind = "file"
+    mtime: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_dir and self.kind == "file":
+            object.__setattr__(self, "kind", "dir")
+
+
+TEMP_SUFFIX = ".vstmp"
+"""Backends that write temporary files name them ``.<name>.<unique part>.vstmp``."""
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether a file name is one of volstore's temporary files (left by a crash)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def content_token(data: bytes) -> str:
+    """The state token of stored bytes: a digest of the content (equal bytes, equal token)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def parent_of(path: str) -> str:
+    """The folder of a path ("" for a name at the root)."""
+    return path.rpartition("/")[0]
 
 
 class Backend(abc.ABC):
@@ -40,12 +105,27 @@ class Backend(abc.ABC):
     between calls: a Modal Volume cannot reload while a file is open.
     """
 
+    may_hold_temporary_files: ClassVar[bool] = True
+    """Whether listings may show temporary files of unfinished writes (False: writes
+    never leave any, as in memory)."""
+
+    storage_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, RuntimeError)
+    """The exceptions this backend's storage raises for a failure of the storage.
+
+    The engine turns these into BackendError (CommitError, ReloadError)
+    carrying the original as ``__cause__``; anything else is a bug and propagates.
+    """
+
     @abc.abstractmethod
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
         """Return the whole content of the file at ``path``.
 
-        Raises FileNotFoundError if there is no file there (also when ``path``
-        is a folder: IsADirectoryError, a subclass of OSError, is acceptable too).
+        Raises FileNotFoundError if there is no file there (IsADirectoryError
+        when a folder stands there; NotADirectoryError when a file stands where
+        a folder of the path should be). With ``limit``, raises
+        :class:`FileTooLargeError` instead of reading a file larger than
+        ``limit`` bytes. Never opens anything but a regular file (a FIFO
+        would block): raises :class:`NotRegularFileError` for one.
         """
 
     @abc.abstractmethod
@@ -64,12 +144,14 @@ class Backend(abc.ABC):
         """Remove the files at ``paths``. A path with no file is skipped silently."""
 
     @abc.abstractmethod
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
         """The entries directly inside the folder ``prefix`` ("" is the root).
 
-        Returns ``[]`` when the folder does not exist. Temporary files of an
-        unfinished write (names starting with ``.``) are not listed. Order is
-        unspecified.
+        Returns ``[]`` when there is no folder at ``prefix`` (nothing, or a
+        file). Names starting with ``.`` (temporary files of an unfinished
+        write, the layout marker) are left out unless ``hidden``; with
+        ``details`` each file's ``size`` and ``mtime`` are filled in (where the
+        storage keeps a time). Order is unspecified.
         """
 
     def commit(self) -> None:
@@ -85,18 +167,18 @@ class Backend(abc.ABC):
         """
 
     def exists(self, path: str) -> bool:
-        """Whether a file exists at ``path``. Backends override this when cheaper."""
+        """Whether a regular file is stored at ``path``; False when nothing is there.
+
+        Raises IsADirectoryError when a folder stands there, and
+        NotRegularFileError or SymlinkError for anything else that is not a
+        file: what stands at an object's path and is not an object is an error
+        to report, never "no object". Backends override this when cheaper.
+        """
         try:
             self.read(path)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError):
             return False
         return True
-
-    def delete_tree(self, prefix: str) -> int:
-        """Remove the folder ``prefix`` and everything below it; return the files removed."""
-        files = list(self.walk(prefix))
-        self.delete_batch(files)
-        return len(files)
 
     def walk(self, prefix: str) -> Iterator[str]:
         """Yield the path of every file below ``prefix``, depth first, in name order."""
@@ -104,8 +186,91 @@ class Backend(abc.ABC):
             path = f"{prefix}/{entry.name}" if prefix else entry.name
             if entry.is_dir:
                 yield from self.walk(path)
-            else:
+            elif entry.kind == "file":
                 yield path
+
+    def delete_tree(self, prefix: str) -> int:
+        """Remove the folder ``prefix`` and everything below it; return the files removed.
+
+        Never follows a symbolic link: a link is removed, not what it points to.
+        """
+        files = list(self.walk(prefix))
+        self.delete_batch(files)
+        return len(files)
+
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove the folder ``path`` if it holds nothing (hidden files count); return whether.
+
+        The default checks, then removes: a file written between the two would
+        be lost, so backends that can remove a folder only-if-empty in one
+        step override it (the local backend does).
+        """
+        if self.list(path, hidden=True):
+            return False
+        self.delete_tree(path)
+        return True
+
+    def move(self, source: str, target: str) -> None:
+        """Move the file ``source`` to ``target``, which must not exist.
+
+        Raises FileNotFoundError when ``source`` is absent and FileExistsError
+        when ``target`` exists. The default copies, then deletes (never losing
+        the bytes: a failure leaves ``source`` in place).
+        """
+        if self.exists(target):
+            raise FileExistsError(target)
+        data = self.read(source)
+        self.write_batch({target: data})
+        self.delete_batch([source])
+
+    def remove_temporary(self, path: str, *, min_age: float) -> bool:
+        """Remove a temporary file an unfinished write left at ``path``, if it is abandoned.
+
+        Never removes one that a live writer may still rename: a backend that
+        writes temporary files knows its writers (the local backend recognises
+        its own machine's processes) and otherwise waits until the file is
+        ``min_age`` seconds old. Returns whether the file was removed. The
+        default cannot tell a file's age, so it removes only with ``min_age <= 0``.
+        """
+        if min_age > 0:
+            return False
+        self.delete_batch([path])
+        return True
+
+    def read_token(self, path: str, *, limit: int | None = None) -> tuple[bytes, str]:
+        """The bytes of the file at ``path`` and the token of this state of it.
+
+        The token is what ``apply_conditional`` compares; the default is a
+        digest of the content. Raises as ``read`` does.
+        """
+        data = self.read(path, limit=limit)
+        return data, content_token(data)
+
+    @property
+    def supports_conditional(self) -> bool:
+        """Whether ``apply_conditional`` is implemented (compare-and-swap is available)."""
+        return type(self).apply_conditional is not Backend.apply_conditional
+
+    def apply_conditional(
+        self,
+        writes: Mapping[str, bytes],
+        deletes: Iterable[str],
+        expected: Mapping[str, str | None],
+    ) -> dict[str, str]:
+        """Write ``writes`` and delete ``deletes`` only if every expectation still holds.
+
+        ``expected`` maps paths to the token read with ``read_token`` (None:
+        "no file there"). Every expectation is checked first; if one fails,
+        ConflictError is raised for it and nothing of the call is applied.
+        Returns the new token of each expected path that was written. The
+        check and the writes are one atomic step with respect to every other
+        ``apply_conditional`` on the same storage, as far as the backend
+        reaches (its docstring says how far: threads, processes, containers).
+
+        Backends without compare-and-swap do not override this; it raises
+        NotImplementedError, and volstore refuses versioned writes to them.
+        """
+        raise NotImplementedError(f"{self.describe()} offers no conditional writes")
 
     def close(self) -> None:
         """Release any resources. The backend is not used after this."""
@@ -113,3 +278,51 @@ class Backend(abc.ABC):
     def describe(self) -> str:
         """A one-line human description (shown by the CLI and in errors)."""
         return type(self).__name__
+
+
+class FileTooLargeError(OSError):
+    """A stored file is larger than the limit a read was given (nothing was read)."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"{path} is {size} bytes, more than the limit of {limit}")
+        self.path = path
+        self.size = size
+        self.limit = limit
+
+
+class NotRegularFileError(OSError):
+    """A path names something other than a regular file or folder (a FIFO, a socket, a link)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is a {kind}, not a regular file")
+        self.path = path
+        self.kind = kind
+
+
+class SymlinkError(OSError):
+    """A symbolic link stands on a path below the root; backends never follow one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ELOOP, "a symbolic link stands on this path", path)
+        self.path = path
+
+
+def check_expected(path: str, expected: str | None, found: str | None) -> None:
+    """Raise ConflictError unless ``found`` is the ``expected`` token (None: no file)."""
+    if found != expected:
+        raise ConflictError(path, expected, found)
+
+
+__all__ = [
+    "TEMP_SUFFIX",
+    "Backend",
+    "Entry",
+    "EntryKind",
+    "FileTooLargeError",
+    "NotRegularFileError",
+    "SymlinkError",
+    "check_expected",
+    "content_token",
+    "is_temporary_name",
+    "parent_of",
+]

@@ -7,85 +7,97 @@ never half of one. A batch writes every temporary file first and renames them
 only once all were written, so a failure while writing (a full disk, say)
 leaves every stored file as it was.
 
-Temporary names start with ``.``, which no id may, so readers and listings
-never take one for an object; ``is_temporary_name`` recognises them for repair.
+Nothing below the root is reached through a symbolic link (see ``_fs``), and
+only regular files are ever opened for reading. Conditional writes lock the
+folders they check with ``flock`` (taken in path order, so two writers never
+deadlock), which excludes every other conditional writer on this machine:
+threads, and processes.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
-import itertools
+import fcntl
 import os
-import shutil
-from collections.abc import Iterable, Mapping
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from .._errors import BackendError
 from .._keys import check_relative_path
-from ._base import Backend, Entry
-
-_TOKEN = os.urandom(4).hex()
-_COUNTER = itertools.count()
-_TEMP_SUFFIX = ".vstmp"
-# Folder descriptors one batch holds open at once (well below the usual limit of 1024).
-_MAX_FOLDER_FDS = 128
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-_CREATE_FLAGS = (
-    os.O_WRONLY
-    | os.O_CREAT
-    | os.O_EXCL
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
+from ._base import (
+    TEMP_SUFFIX,
+    Backend,
+    Entry,
+    EntryKind,
+    FileTooLargeError,
+    NotRegularFileError,
+    check_expected,
+    content_token,
+    is_temporary_name,
+)
+from ._fs import (
+    CREATE_FLAGS,
+    DIR_FLAGS,
+    O_NOFOLLOW,
+    READ_FLAGS,
+    is_abandoned,
+    make_folders_nofollow,
+    next_counter,
+    open_nofollow,
+    remove_tree_at,
+    rename_noreplace,
+    temporary_name,
+    temporary_prefix,
+    write_all,
 )
 
+# Folder descriptors one batch holds open at once (well below the usual limit of 1024).
+_MAX_FOLDER_FDS = 128
+# How often a batch is retried when a folder it writes to is removed under it (a
+# cleanup of empty folders running at the same moment).
+_VANISHED_FOLDER_RETRIES = 3
 
-def is_temporary_name(name: str) -> bool:
-    """Whether a file name is one of volstore's temporary files (left by a crash)."""
-    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
-
-
-def temporary_name(name: str) -> str:
-    """A fresh temporary name for writing ``name`` in the same folder.
-
-    Unique per process (random token, and pid for forks) and per call (counter).
-    """
-    return f".{name}.{_TOKEN}{os.getpid():x}-{next(_COUNTER)}{_TEMP_SUFFIX}"
+__all__ = ["LocalBackend", "is_temporary_name", "temporary_name", "write_all"]
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` (os.write may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def read_all(fd: int) -> bytes:
-    """Read a whole file from ``fd`` with as few system calls as a regular file allows."""
-    size = os.fstat(fd).st_size
+def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
+    """Read a whole regular file from ``fd``; refuse anything else, or one over ``limit``."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "a folder stands here", path)
+        raise NotRegularFileError(path, _kind_name(info.st_mode))
+    size = info.st_size
+    if limit is not None and size > limit:
+        raise FileTooLargeError(path, size, limit)
     data = os.read(fd, size + 1) if size else b""
     if len(data) == size and size:
         return data
     # Short read, a file that grew, or a file that reports size 0 (some FUSE
-    # mounts): read to the end.
+    # mounts): read to the end, still within the limit.
     chunks = [data]
+    total = len(data)
     while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return b"".join(chunks)
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise FileTooLargeError(path, total, limit)
         chunks.append(chunk)
 
 
-def _make_folder(folder: str) -> bool:
-    """Make ``folder`` (and its parents); return whether this call created it."""
-    try:
-        os.mkdir(folder)
-    except FileExistsError:
-        return False
-    except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)  # parents missing: made now, with the folder
-    return True
+def _kind_name(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    return "device or special file"
 
 
 class LocalBackend(Backend):
@@ -95,134 +107,368 @@ class LocalBackend(Backend):
     batch returns, which protects against power loss, not only against a
     crashed process (a killed process never tears a file either way). It costs
     a disk round trip per file, so it is off by default.
+
+    Raises BackendError when ``root`` exists and is not a folder.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.root = Path(root).absolute()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._root = str(self.root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise BackendError(f"the store root {self.root} is a file, not a folder") from None
+        except NotADirectoryError:
+            raise BackendError(f"the store root {self.root} is below a file") from None
+        # The real path, resolved once: no link is followed below it (see _fs).
+        self._root = os.path.realpath(self.root)
         self.fsync = fsync
+
+    # Whether the pid in a temporary file's name tells its writer (false on a
+    # volume shared by containers: a repair there goes by age alone).
+    _local_pids = True
 
     def path_of(self, path: str) -> str:
         """The absolute filesystem path of a relative storage path (checked)."""
         check_relative_path(path)
         return f"{self._root}/{path}"
 
-    def read(self, path: str) -> bytes:
-        fd = os.open(self.path_of(path), _READ_FLAGS)
+    # -- reads ------------------------------------------------------------------------
+
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
+        fd = open_nofollow(self.path_of(path), READ_FLAGS)
         try:
-            return read_all(fd)
+            return _read_fd(fd, path, limit)
         finally:
             os.close(fd)
 
     def exists(self, path: str) -> bool:
-        return os.path.isfile(self.path_of(path))
+        try:
+            fd = open_nofollow(self.path_of(path), READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
+        if stat.S_ISREG(mode):
+            return True
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "a folder stands here", path)
+        raise NotRegularFileError(path, _kind_name(mode))
+
+    def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
+        folder = self.path_of(prefix) if prefix else self._root
+        try:
+            fd = open_nofollow(folder, DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        try:
+            return _entries(fd, hidden, details)
+        finally:
+            os.close(fd)
+
+    def _open_folder(self, folder: str) -> int:
+        return open_nofollow(f"{self._root}/{folder}" if folder else self._root, DIR_FLAGS)
+
+    # -- writes -----------------------------------------------------------------------
 
     def write_batch(self, files: Mapping[str, bytes]) -> None:
         if not files:
             return
-        # Group by folder: one makedirs and one folder descriptor per folder per
-        # batch, and names relative to that descriptor, which spares the kernel
-        # a walk of the whole path for every open and rename.
-        by_folder: dict[str, list[tuple[str, bytes]]] = {}
+        by_folder: dict[str, builtins.list[tuple[str, bytes]]] = {}
         for path, data in files.items():
-            folder, _, name = self.path_of(path).rpartition("/")
+            check_relative_path(path)
+            folder, _, name = path.rpartition("/")
             by_folder.setdefault(folder, []).append((name, data))
-        token = f"{_TOKEN}{os.getpid():x}-"  # the pid tells forked writers apart
-        folder_fds: list[tuple[str, int | None]] = []
-        jobs: list[tuple[int | None, str, str, bytes]] = []  # (folder fd, temp, name, data)
-        existing: list[tuple[int | None, str]] = []  # targets in folders that existed before
-        try:
-            for folder, items in by_folder.items():
-                created = _make_folder(folder)
-                dir_fd: int | None = None
-                if len(folder_fds) < _MAX_FOLDER_FDS:
-                    dir_fd = os.open(folder, _DIR_FLAGS)
-                folder_fds.append((folder, dir_fd))
-                prefix = "" if dir_fd is not None else folder + "/"
-                for name, data in items:
-                    temp = f"{prefix}.{name}.{token}{next(_COUNTER)}{_TEMP_SUFFIX}"
-                    jobs.append((dir_fd, temp, prefix + name, data))
-                    if not created:
-                        existing.append((dir_fd, prefix + name))
-            self._write_temporaries(jobs, existing)
-            if self.fsync:
-                for folder, dir_fd in folder_fds:
-                    fd = os.open(folder, os.O_RDONLY) if dir_fd is None else dir_fd
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        if dir_fd is None:
-                            os.close(fd)
-        finally:
-            for _, dir_fd in folder_fds:
-                if dir_fd is not None:
-                    os.close(dir_fd)
+        for attempt in range(_VANISHED_FOLDER_RETRIES + 1):
+            try:
+                self._write_grouped(by_folder)
+                return
+            except _FolderVanished:
+                if attempt == _VANISHED_FOLDER_RETRIES:
+                    raise FileNotFoundError(
+                        errno.ENOENT, "a folder was removed while it was written to"
+                    ) from None
 
-    def _write_temporaries(
-        self,
-        jobs: list[tuple[int | None, str, str, bytes]],
-        existing: list[tuple[int | None, str]],
-    ) -> None:
+    def _write_grouped(self, by_folder: dict[str, builtins.list[tuple[str, bytes]]]) -> None:
         """Phase one: every temporary file; phase two: rename them all over their targets.
 
-        ``existing`` lists the targets in folders that existed before this batch
-        (a folder made by the batch holds nothing in the way). Any failure
-        removes every temporary file and leaves the targets as they were.
+        Any failure removes every temporary file and leaves the targets as they were.
         """
-        created: list[tuple[int | None, str]] = []
+        token = temporary_prefix()
+        folders: builtins.list[tuple[str, int | None, bool]] = []  # (folder, fd, created)
+        jobs: builtins.list[tuple[int, str, str, bytes]] = []  # (folder index, temp, name, data)
+        created: builtins.list[tuple[int, str]] = []  # temporaries written: (folder, temp)
         try:
-            for dir_fd, temp, _, data in jobs:
-                fd = os.open(temp, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
-                try:
-                    created.append((dir_fd, temp))
-                    done = os.write(fd, data)
-                    if done != len(data):  # a short write (rare on files): finish it
-                        write_all(fd, data[done:])
-                    if self.fsync:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+            for folder, items in by_folder.items():
+                made = make_folders_nofollow(self._root, folder) if folder else False
+                index = len(folders)
+                fd = self._open_folder(folder) if index < _MAX_FOLDER_FDS else None
+                folders.append((folder, fd, made))
+                for name, data in items:
+                    jobs.append(
+                        (index, f".{name}.{token}{next_counter()}{TEMP_SUFFIX}", name, data)
+                    )
+            for index, temp, _, data in jobs:
+                with self._folder(folders, index) as dir_fd:
+                    try:
+                        fd = os.open(temp, CREATE_FLAGS, 0o644, dir_fd=dir_fd)
+                    except FileNotFoundError:
+                        raise _FolderVanished from None
+                    try:
+                        created.append((index, temp))
+                        done = os.write(fd, data)
+                        if done != len(data):  # a short write (rare on files): finish it
+                            write_all(fd, data[done:])
+                        if self.fsync:
+                            os.fsync(fd)
+                    finally:
+                        os.close(fd)
             # Every file is written. A folder standing at a target would stop the
-            # renames half way: look for one before replacing anything.
-            # (``name/`` exists only for a folder: one system call, no exception
-            # for the usual case of a new or regular file.)
-            for dir_fd, name in existing:
-                if os.access(name + "/", os.F_OK, dir_fd=dir_fd):
-                    raise IsADirectoryError(errno.EISDIR, "a folder stands where a file goes", name)
-            for dir_fd, temp, name, _ in jobs:
-                os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            for dir_fd, temp in created:
-                with contextlib.suppress(FileNotFoundError):
+            # renames half way: look for one before replacing anything. (``name/``
+            # exists only for a folder: one system call, no exception for the
+            # usual case; a folder this batch made holds nothing in the way.)
+            for index, _, name, _ in jobs:
+                if folders[index][2]:
+                    continue
+                with self._folder(folders, index) as dir_fd:
+                    if os.access(name + "/", os.F_OK, dir_fd=dir_fd, follow_symlinks=False):
+                        raise IsADirectoryError(
+                            errno.EISDIR, "a folder stands where a file goes", name
+                        )
+            for index, temp, name, _ in jobs:
+                with self._folder(folders, index) as dir_fd:
+                    os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            created.clear()
+            if self.fsync:
+                for index in range(len(folders)):
+                    with self._folder(folders, index) as dir_fd:
+                        os.fsync(dir_fd)
+        finally:
+            for index, temp in created:
+                with contextlib.suppress(OSError), self._folder(folders, index) as dir_fd:
                     os.unlink(temp, dir_fd=dir_fd)
-            raise
+            for _, fd, _ in folders:
+                if fd is not None:
+                    os.close(fd)
+
+    @contextlib.contextmanager
+    def _folder(
+        self, folders: builtins.list[tuple[str, int | None, bool]], index: int
+    ) -> Iterator[int]:
+        """The descriptor of a batch's folder (opened for the moment past the cap)."""
+        folder, fd, _ = folders[index]
+        if fd is not None:
+            yield fd
+            return
+        fd = self._open_folder(folder)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def delete_batch(self, paths: Iterable[str]) -> None:
+        by_folder: dict[str, builtins.list[str]] = {}
         for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path_of(path))
-
-    def list(self, prefix: str) -> list[Entry]:
-        folder = self.path_of(prefix) if prefix else self._root
-        try:
-            with os.scandir(folder) as it:
-                return [
-                    Entry(entry.name, entry.is_dir(follow_symlinks=False))
-                    for entry in it
-                    if entry.name[0] != "."
-                ]
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+            check_relative_path(path)
+            folder, _, name = path.rpartition("/")
+            by_folder.setdefault(folder, []).append(name)
+        for folder, names in by_folder.items():
+            try:
+                fd = self._open_folder(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # nothing there to delete
+            try:
+                for name in names:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=fd)
+            finally:
+                os.close(fd)
 
     def delete_tree(self, prefix: str) -> int:
-        top = self.path_of(prefix)
-        removed = 0
-        for _folder, _dirs, names in os.walk(top):
-            removed += sum(1 for name in names if name[0] != ".")
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(top)
-        return removed
+        check_relative_path(prefix)
+        folder, _, name = prefix.rpartition("/")
+        try:
+            fd = self._open_folder(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        try:
+            return remove_tree_at(fd, name)
+        finally:
+            os.close(fd)
+
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove the folder if it is empty, in one step (``rmdir``); never loses a file.
+
+        Takes the folder's lock first, so a conditional write in progress there
+        finishes before the folder can go.
+        """
+        check_relative_path(path)
+        parent, _, name = path.rpartition("/")
+        try:
+            parent_fd = self._open_folder(parent)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            try:
+                fd = os.open(name, DIR_FLAGS | O_NOFOLLOW, dir_fd=parent_fd)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return False  # a link or a file: not an empty folder
+                raise
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    os.rmdir(name, dir_fd=parent_fd)
+                except FileNotFoundError:
+                    return False
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                        return False
+                    raise
+                return True
+            finally:
+                os.close(fd)  # also releases the lock
+        finally:
+            os.close(parent_fd)
+
+    def move(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target`` (a file or a folder); never over an existing one."""
+        check_relative_path(source)
+        check_relative_path(target)
+        source_folder, _, source_name = source.rpartition("/")
+        target_folder, _, target_name = target.rpartition("/")
+        if target_folder:
+            make_folders_nofollow(self._root, target_folder)
+        source_fd = self._open_folder(source_folder)
+        try:
+            target_fd = self._open_folder(target_folder)
+            try:
+                os.lstat(source_name, dir_fd=source_fd)  # FileNotFoundError when absent
+                rename_noreplace(source_name, source_fd, target_name, target_fd)
+            finally:
+                os.close(target_fd)
+        finally:
+            os.close(source_fd)
+
+    def remove_temporary(self, path: str, *, min_age: float) -> bool:
+        """Remove a temporary file left by an unfinished write, if it is abandoned.
+
+        Abandoned: made on this machine by a process that is gone, or (made
+        elsewhere, by an unknown writer, or on a volume shared by containers)
+        older than ``min_age`` seconds.
+        Returns whether it was removed.
+        """
+        check_relative_path(path)
+        folder, _, name = path.rpartition("/")
+        if not is_temporary_name(name):
+            raise ValueError(f"{path} is not a temporary file")
+        try:
+            fd = self._open_folder(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            try:
+                info = os.lstat(name, dir_fd=fd)
+            except FileNotFoundError:
+                return False
+            if not is_abandoned(info.st_mtime, name, min_age, local_pids=self._local_pids):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+            return True
+        finally:
+            os.close(fd)
+
+    # -- compare-and-swap -----------------------------------------------------------------
+
+    def read_token(self, path: str, *, limit: int | None = None) -> tuple[bytes, str]:
+        data = self.read(path, limit=limit)
+        return data, content_token(data)
+
+    def apply_conditional(
+        self,
+        writes: Mapping[str, bytes],
+        deletes: Iterable[str],
+        expected: Mapping[str, str | None],
+    ) -> dict[str, str]:
+        """Check and apply under ``flock`` of every folder holding an expected path.
+
+        Exclusive across threads and processes of this machine (every
+        conditional writer takes the same locks, in path order). Not across
+        machines or Modal containers: a mounted volume's backend adds claims.
+        """
+        deletes = list(deletes)
+        folders = sorted({path.rpartition("/")[0] for path in map(check_relative_path, expected)})
+        locked: builtins.list[int] = []
+        try:
+            for folder in folders:
+                locked.append(self._lock_folder(folder))
+            for path in sorted(expected):
+                check_expected(path, expected[path], self._token_or_none(path))
+            if writes:
+                self.write_batch(writes)
+            if deletes:
+                self.delete_batch(deletes)
+        finally:
+            for fd in locked:
+                os.close(fd)  # releases the lock
+        return {path: content_token(writes[path]) for path in expected if path in writes}
+
+    def _lock_folder(self, folder: str) -> int:
+        """Make, open and exclusively lock a folder; return the descriptor (close to unlock)."""
+        while True:
+            if folder:
+                make_folders_nofollow(self._root, folder)
+            fd = self._open_folder(folder)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_nlink > 0:
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # removed while we waited for the lock: make it again
+
+    def _token_or_none(self, path: str) -> str | None:
+        try:
+            return content_token(self.read(path))
+        except FileNotFoundError:
+            return None
 
     def describe(self) -> str:
         return f"local folder {self._root}"
+
+
+class _FolderVanished(Exception):
+    """A folder of the batch was removed between its creation and a write into it."""
+
+
+def _entries(fd: int, hidden: bool, details: bool) -> list[Entry]:
+    entries = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            name = entry.name
+            if name[0] == "." and not hidden:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    entries.append(Entry(name, True))
+                    continue
+                kind: EntryKind
+                if entry.is_file(follow_symlinks=False):
+                    kind = "file"
+                elif entry.is_symlink():
+                    kind = "symlink"
+                else:
+                    kind = "other"
+                if details:
+                    info = entry.stat(follow_symlinks=False)
+                    entries.append(Entry(name, False, info.st_size, kind, info.st_mtime))
+                else:
+                    entries.append(Entry(name, False, None, kind))
+            except FileNotFoundError:
+                continue  # removed since the folder was read
+    return entries

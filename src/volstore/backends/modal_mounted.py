@@ -13,9 +13,8 @@ This module does not import ``modal``: any object with ``commit()`` and
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-from .._errors import CommitError, ReloadError
 from .local import LocalBackend
 
 
@@ -29,6 +28,11 @@ class VolumeHandle(Protocol):
 
 class MountedVolumeBackend(LocalBackend):
     """Files under the mount path; ``commit``/``reload`` go to the volume handle.
+
+    Every exception the handle raises is a storage failure (``storage_errors``):
+    volstore turns it into CommitError or ReloadError, with the original as
+    ``__cause__`` (modal's client raises RuntimeError for conflicts and its own
+    ``modal.exception`` errors for the rest).
 
     ``reload()`` fails on Modal while any file on the volume is open; volstore
     never keeps a file open between operations, so a ReloadError here names a
@@ -50,17 +54,16 @@ class MountedVolumeBackend(LocalBackend):
         super().__init__(mount_path, fsync=fsync)
         self.volume = volume
 
+    storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    # A temporary file may come from another container (published by its
+    # background commit): its pid says nothing here, so repair goes by age.
+    _local_pids = False
+
     def commit(self) -> None:
-        try:
-            self.volume.commit()
-        except (RuntimeError, OSError) as exc:
-            raise CommitError(f"volume commit failed: {exc}") from exc
+        self.volume.commit()
 
     def reload(self) -> None:
-        try:
-            self.volume.reload()
-        except (RuntimeError, OSError) as exc:
-            raise ReloadError(f"volume reload failed: {exc}") from exc
+        self.volume.reload()
 
     def describe(self) -> str:
         return f"mounted volume at {self.root}"

@@ -23,14 +23,23 @@ This module does not import ``modal``; any object with the methods of
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .._keys import check_relative_path
-from ._base import Backend, Entry
+from ._base import (
+    Backend,
+    Entry,
+    EntryKind,
+    FileTooLargeError,
+    NotRegularFileError,
+    SymlinkError,
+)
 
-_DIRECTORY = 2  # modal.volume.FileEntryType.DIRECTORY
+# modal.volume.FileEntryType: FILE=1, DIRECTORY=2, SYMLINK=3, FIFO=4, SOCKET=5
+_KINDS: dict[int, EntryKind] = {1: "file", 2: "dir", 3: "symlink"}
 
 
 class UploadBatch(Protocol):
@@ -54,35 +63,73 @@ def _is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
 
 
+def _entry(item: Any) -> tuple[str, Entry]:
+    """The path (no leading or trailing ``/``) and the Entry of one ``modal`` FileEntry.
+
+    The one place that reads modal's listing format.
+    """
+    path = str(item.path).strip("/")
+    kind = _KINDS.get(int(item.type), "other")
+    size = mtime = None
+    if kind != "dir":
+        size = int(item.size) if getattr(item, "size", None) is not None else None
+        mtime = float(item.mtime) if getattr(item, "mtime", None) is not None else None
+    return path, Entry(path.rpartition("/")[2], kind == "dir", size, kind, mtime)
+
+
 class RemoteVolumeBackend(Backend):
-    """Reads and writes a Modal Volume through its client API."""
+    """Reads and writes a Modal Volume through its client API.
+
+    Every exception of the client is a storage failure (``storage_errors``),
+    which volstore turns into a BackendError carrying it.
+    """
+
+    storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
 
     def __init__(self, volume: RemoteVolume) -> None:
         self.volume = volume
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
         check_relative_path(path)
+        chunks = []
+        total = 0
         try:
-            return b"".join(self.volume.read_file(path))
+            for chunk in self.volume.read_file(path):
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise FileTooLargeError(path, total, limit)
+                chunks.append(chunk)
+        except FileTooLargeError:
+            raise
         except Exception as exc:
             if _is_not_found(exc):
                 raise FileNotFoundError(path) from exc
             raise
+        return b"".join(chunks)
+
+    def _listing(self, path: str) -> list[tuple[str, Entry]] | None:
+        """The listing of ``path`` (None when nothing is there)."""
+        try:
+            return [_entry(item) for item in self.volume.listdir(path or "/")]
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
 
     def exists(self, path: str) -> bool:
         check_relative_path(path)
-        try:
-            entries = self.volume.listdir(path)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return False
-            raise
-        # listdir of a file path describes that file alone.
-        return (
-            len(entries) == 1
-            and entries[0].path.strip("/") == path
-            and (int(entries[0].type) != _DIRECTORY)
-        )
+        listed = self._listing(path)
+        if listed is None:
+            return False
+        if len(listed) == 1 and listed[0][0] == path and not listed[0][1].is_dir:
+            kind = listed[0][1].kind
+            if kind == "file":
+                return True
+            if kind == "symlink":
+                raise SymlinkError(path)
+            raise NotRegularFileError(path, kind)
+        # listdir of a folder lists what it holds (maybe nothing): a folder stands here.
+        raise IsADirectoryError(path)
 
     def write_batch(self, files: Mapping[str, bytes]) -> None:
         if not files:
@@ -103,21 +150,19 @@ class RemoteVolumeBackend(Backend):
                 if not _is_not_found(exc):
                     raise
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
         if prefix:
             check_relative_path(prefix)
-        try:
-            entries = self.volume.listdir(prefix or "/")
-        except Exception as exc:
-            if _is_not_found(exc):
-                return []
-            raise
-        listed = []
-        for entry in entries:
-            name = entry.path.rstrip("/").rpartition("/")[2]
-            if name and not name.startswith("."):
-                listed.append(Entry(name, int(entry.type) == _DIRECTORY))
-        return listed
+        listed = self._listing(prefix)
+        if listed is None:
+            return []
+        if len(listed) == 1 and listed[0][0] == prefix and not listed[0][1].is_dir:
+            return []  # the listing of a file names the file itself: no folder here
+        return [
+            entry
+            for _, entry in listed
+            if entry.name and (hidden or not entry.name.startswith("."))
+        ]
 
     def delete_tree(self, prefix: str) -> int:
         check_relative_path(prefix)
@@ -128,6 +173,42 @@ class RemoteVolumeBackend(Backend):
             if not _is_not_found(exc):
                 raise
         return count
+
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove ``path`` if it lists nothing. Checked, then removed: the client API has no
+        remove-if-empty, so a file uploaded between the two calls would go too (the folders
+        removed are old, emptied ones, which no writer targets)."""
+        check_relative_path(path)
+        listed = self._listing(path)
+        if listed is None or listed or (len(listed) == 1 and listed[0][0] == path):
+            return False
+        try:
+            self.volume.remove_file(path, recursive=True)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        return True
+
+    def remove_temporary(self, path: str, *, min_age: float) -> bool:
+        """Remove an abandoned temporary file: one ``min_age`` seconds old (by its mtime).
+
+        Its writer ran in a container; nothing here can tell whether it is alive.
+        """
+        check_relative_path(path)
+        try:
+            items = self.volume.listdir(path)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        if len(items) != 1 or _entry(items[0])[0] != path:
+            return False
+        mtime = getattr(items[0], "mtime", None)
+        if mtime is not None and time.time() - float(mtime) < min_age:
+            return False
+        self.delete_batch([path])
+        return True
 
     def describe(self) -> str:
         name = getattr(self.volume, "name", None) or type(self.volume).__name__

@@ -38,13 +38,10 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from ._files import flock, lstat, remove_entry, walk, write_json_atomically
 from ._types import ancestors, depth, split_parent
-
-if TYPE_CHECKING:
-    from ._server import VolumeEmulator
 
 #: How many transactions the change log keeps (older containers reload in full).
 LOG_KEEP = 4096
@@ -228,13 +225,21 @@ class _Plan:
                     self._add(rel, "f")
 
 
+class Limits(Protocol):
+    """The limits a volume enforces (the emulator's, which tests may lower)."""
+
+    @property
+    def v1_max_inodes(self) -> int: ...
+
+    @property
+    def V2_MAX_ENTRIES_PER_DIRECTORY(self) -> int: ...
+
+
 class VolumeStore:
     """The committed state of one volume (the emulated server side)."""
 
-    def __init__(
-        self, emulator: VolumeEmulator, folder: str, version: int, meta: dict[str, Any]
-    ) -> None:
-        self.emulator = emulator
+    def __init__(self, limits: Limits, folder: str, version: int, meta: dict[str, Any]) -> None:
+        self.limits = limits
         self.folder = folder
         self.version = version
         self.meta = meta
@@ -401,7 +406,7 @@ class VolumeStore:
         if inodes is None:
             return None
         after = inodes + plan.inodes
-        limit = self.emulator.v1_max_inodes
+        limit = self.limits.v1_max_inodes
         if self.version == 1 and plan.inodes > 0 and after > limit:
             raise VolumeFullError(
                 errno.ENOSPC,
@@ -413,7 +418,7 @@ class VolumeStore:
     def _check_entry_limit(self, plan: _Plan, head: Head) -> None:
         """modal-volumes.md: "v2: at most 262,144 files per directory ... A layout that puts
         more than 262,144 entries in one directory fails on v2"."""
-        limit = self.emulator.V2_MAX_ENTRIES_PER_DIRECTORY
+        limit = self.limits.V2_MAX_ENTRIES_PER_DIRECTORY
         growing = {d: n for d, n in plan.deltas.items() if n > 0}
         if not growing:
             return

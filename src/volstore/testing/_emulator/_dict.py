@@ -26,12 +26,13 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ._aio import emulated, emulated_class_context, emulated_generator
 from ._errors import error
 from ._faults import DICT_OPERATIONS, Faults
 from ._files import flock, write_json_atomically
+from ._protocols import Server
 from ._types import (
     DictInfo,
     check_environment_name,
@@ -39,9 +40,6 @@ from ._types import (
     created_at,
     new_object_id,
 )
-
-if TYPE_CHECKING:
-    from ._server import VolumeEmulator
 
 _D = TypeVar("_D", bound="EmulatedDict")
 
@@ -160,11 +158,11 @@ class _DictStore:
             return found
 
 
-def _dicts_root(emulator: VolumeEmulator) -> str:
+def _dicts_root(emulator: Server) -> str:
     return os.path.join(emulator.root, "dicts")
 
 
-def _create_dict_folder(emulator: VolumeEmulator, folder: str, name: str | None) -> None:
+def _create_dict_folder(emulator: Server, folder: str, name: str | None) -> None:
     os.makedirs(os.path.join(folder, "entries"), exist_ok=True)
     object_id = new_object_id("di")
     meta = {"name": name, "created_at": time.time(), "object_id": object_id}
@@ -179,7 +177,7 @@ def _read_meta(folder: str) -> dict[str, Any]:
 
 
 def _get_or_create(
-    emulator: VolumeEmulator, name: str, environment: str, create_if_missing: bool
+    emulator: Server, name: str, environment: str, create_if_missing: bool
 ) -> _DictStore:
     """Mirrors the server side of ``DictGetOrCreate``."""
     folder = os.path.join(_dicts_root(emulator), "named", environment, name)
@@ -193,7 +191,7 @@ def _get_or_create(
     return _DictStore(folder, _read_meta(folder))
 
 
-def _by_id(emulator: VolumeEmulator, dict_id: str) -> _DictStore:
+def _by_id(emulator: Server, dict_id: str) -> _DictStore:
     folder = emulator._folder_of_id(dict_id, "di")
     if folder is None or not os.path.exists(os.path.join(folder, "meta.json")):
         raise error("NotFoundError", f"Dict with id '{dict_id}' not found")
@@ -242,7 +240,7 @@ class EmulatedDict:
     copy. Every method has ``.aio``; ``d.faults`` injects failures and delays.
     """
 
-    _bound_emulator: ClassVar[VolumeEmulator | None] = None
+    _bound_emulator: ClassVar[Server | None] = None
 
     def __init__(self) -> None:
         """Not allowed, as in modal/dict.py: use from_name, from_id or ephemeral."""
@@ -254,7 +252,7 @@ class EmulatedDict:
     @classmethod
     def _make(
         cls: type[_D],
-        emulator: VolumeEmulator,
+        emulator: Server,
         name: str | None,
         lookup: Any,
     ) -> _D:
@@ -266,7 +264,7 @@ class EmulatedDict:
         handle.faults = Faults(DICT_OPERATIONS, f"dict {name!r}")
         return handle
 
-    _emulator: VolumeEmulator
+    _emulator: Server
     _name: str | None
     _lookup: Any
     _store_cache: _DictStore | None
@@ -285,7 +283,7 @@ class EmulatedDict:
         return self._store_cache
 
     @classmethod
-    def _emulator_for(cls) -> VolumeEmulator:
+    def _emulator_for(cls) -> Server:
         emulator = cls._bound_emulator
         if emulator is None:
             raise RuntimeError(

@@ -9,11 +9,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from ._committed import EntryLimitError, Transaction, VolumeFullError, VolumeStore
 from ._errors import error
-from ._faults import FaultPoint
+from ._faults import FaultPoint, Faults
 from ._files import (
     OPEN_FILES_MESSAGE,
     Stat,
@@ -22,14 +22,36 @@ from ._files import (
     open_beneath,
     open_files_annotation,
 )
+from ._protocols import Server
 from ._readonly import ReadOnlyGuard, ReadOnlyMode
 from ._sync import Changes, View
 from ._types import EmulatorCounters
 
-if TYPE_CHECKING:
-    from ._volume import EmulatedVolume
-
 _READ_ONLY_FS = "Read-only file system"
+
+
+class Handle(Protocol):
+    """What a mount needs of its volume handle (``EmulatedVolume`` has it)."""
+
+    _mount_lock: threading.Lock
+    _active_mount: Mount | None
+    counters: EmulatorCounters
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def emulator(self) -> Server: ...
+
+    @property
+    def _mount_read_only(self) -> bool: ...
+
+    @property
+    def _mount_sub_path(self) -> str: ...
+
+    def _store(self) -> VolumeStore: ...
+
+    def _fault_sources(self) -> tuple[Faults, ...]: ...
 
 
 class Mount:
@@ -49,7 +71,7 @@ class Mount:
 
     def __init__(
         self,
-        volume: EmulatedVolume,
+        volume: Handle,
         path: str | os.PathLike[str] | None,
         *,
         background_commit_interval: float | None,

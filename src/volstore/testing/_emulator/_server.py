@@ -34,7 +34,7 @@ from ._types import (
     is_object_id,
     new_object_id,
 )
-from ._volume import EmulatedVolume
+from ._volume import EmulatedVolume, set_server_factory
 
 #: Set to "1" to make ``commit()`` refresh the view by default (``commit_refreshes``),
 #: so a whole test suite can run under both behaviours.
@@ -239,3 +239,6 @@ class VolumeEmulator:
             except FileNotFoundError:
                 return
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+set_server_factory(VolumeEmulator)

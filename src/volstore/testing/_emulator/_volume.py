@@ -9,7 +9,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
+from typing import IO, Any, ClassVar, NamedTuple, TypeVar
 
 from . import _types
 from ._aio import emulated, emulated_class_context, emulated_context, emulated_generator
@@ -18,6 +18,7 @@ from ._committed import VolumeStore
 from ._errors import error
 from ._faults import VOLUME_OPERATIONS, FaultPoint, Faults
 from ._mount import Mount
+from ._protocols import Server, ServerFactory
 from ._types import (
     EmulatorCounters,
     FileEntry,
@@ -30,14 +31,20 @@ from ._types import (
     volume_relpath,
 )
 
-if TYPE_CHECKING:
-    from ._server import VolumeEmulator
-
 _V = TypeVar("_V", bound="EmulatedVolume")
 
 #: Environment variable naming the emulator root used by the unbound
 #: ``EmulatedVolume.from_name`` (``emulator.Volume.from_name`` needs none).
 ROOT_ENV_VAR = "VOLSTORE_EMULATOR_ROOT"
+
+_server_factory: ServerFactory | None = None
+
+
+def set_server_factory(factory: ServerFactory) -> None:
+    """Called by ``_server``: how an unbound ``EmulatedVolume`` makes its emulator."""
+    global _server_factory
+    _server_factory = factory
+
 
 # Wording copied from volume.py so that callers matching on messages behave the same.
 _READ_ONLY_MESSAGE = "Read-only Volume can not be written to"
@@ -103,11 +110,11 @@ class EmulatedVolume:
     in this process or another one.
     """
 
-    _bound_emulator: ClassVar[VolumeEmulator | None] = None
+    _bound_emulator: ClassVar[Server | None] = None
 
     def __init__(
         self,
-        emulator: VolumeEmulator,
+        emulator: Server,
         name: str | None,
         *,
         lookup: Callable[[], VolumeStore],
@@ -159,7 +166,7 @@ class EmulatedVolume:
         return self._store_cache.object_id
 
     @property
-    def emulator(self) -> VolumeEmulator:
+    def emulator(self) -> Server:
         """The emulator (server) this handle talks to."""
         return self._emulator
 
@@ -203,19 +210,17 @@ class EmulatedVolume:
     # -- constructors
 
     @classmethod
-    def _emulator_for(cls) -> VolumeEmulator:
+    def _emulator_for(cls) -> Server:
         emulator = cls._bound_emulator
         if emulator is None:
             root = os.environ.get(ROOT_ENV_VAR)
-            if not root:
+            if not root or _server_factory is None:
                 raise RuntimeError(
                     "EmulatedVolume needs an emulator: use "
                     "VolumeEmulator(root).Volume.from_name(...), or set the environment "
                     f"variable {ROOT_ENV_VAR} to the emulator's root folder"
                 )
-            from ._server import VolumeEmulator
-
-            emulator = VolumeEmulator(root)
+            emulator = _server_factory(root)
         return emulator
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The PNG plots of ``bench_strategies`` (matplotlib, Agg backend: no display needed)."""
+"""The PNG plots of the commit-strategy benchmark (matplotlib, Agg backend: no display needed)."""
 
 from __future__ import annotations
 

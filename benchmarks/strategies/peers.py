@@ -1,4 +1,4 @@
-"""What users would write instead of volstore: the peers of ``bench_strategies``.
+"""What users would write instead of volstore: the peers of the commit-strategy benchmark.
 
 - ``SeedFiles``: the seed's hand-written pattern, one JSON file per object in
   volstore's layout (``mkdir``, ``json.dump`` of ``model_dump``; reads with

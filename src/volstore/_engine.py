@@ -1,0 +1,594 @@
+"""The engine: one backend, the key layout, the registered models, counted I/O.
+
+Everything above the backends reaches storage through an :class:`Engine`: the
+tracker (sessions), the repositories, time-bucketed queries, retention, the
+check, migrations and the CLI. It adds to the backend contract what every one
+of them needs, in one place:
+
+- the layout marker, checked once before the first backend call;
+- the reload policy, applied before reads;
+- counters of every backend call (:class:`Stats`);
+- encoding and decoding with the size limit and the corruption checks (a
+  file must hold the object its name promises, owned by its folder's user);
+- the translation of backend failures into volstore's errors (``_fail``: the
+  one home of that knowledge).
+
+The engine knows nothing of sessions or repositories; the facades above
+(``Store``, ``Session``) build on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar, NoReturn
+
+from ._errors import (
+    BackendError,
+    CommitError,
+    ConflictError,
+    CorruptObjectError,
+    DuplicateResourceTypeError,
+    ObjectTooLargeError,
+    ReloadError,
+    SchemaVersionError,
+    SessionError,
+    VolstoreError,
+    short_reason,
+)
+from ._keys import UserHasher
+from ._layout import MARKER, Layout
+from ._model import ModelSpec, spec_of
+from .backends._base import (
+    Backend,
+    Entry,
+    FileTooLargeError,
+    NotRegularFileError,
+    SymlinkError,
+)
+
+DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
+"""The default limit on an object's size, for writes and reads alike (64 MiB)."""
+
+_MARKER_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReloadPolicy:
+    """When reads call the backend's ``reload()`` first.
+
+    - ``ReloadPolicy.NEVER``: never (the default; a container sees its own writes
+      and the state at its start or last reload).
+    - ``ReloadPolicy.ALWAYS``: before every read (see others' commits at once;
+      on Modal a reload costs a round trip).
+    - ``ReloadPolicy.every(seconds)``: at most once per ``seconds``.
+    """
+
+    mode: str
+    seconds: float = 0.0
+
+    NEVER: ClassVar[ReloadPolicy]
+    ALWAYS: ClassVar[ReloadPolicy]
+
+    @classmethod
+    def every(cls, seconds: float) -> ReloadPolicy:
+        """Reload before a read when the last reload is at least ``seconds`` old."""
+        if not seconds > 0:
+            raise ValueError(f"reload interval must be positive, not {seconds!r}")
+        return cls("interval", float(seconds))
+
+    def __str__(self) -> str:
+        return f"every {self.seconds:g}s" if self.mode == "interval" else self.mode
+
+
+ReloadPolicy.NEVER = ReloadPolicy("never")
+ReloadPolicy.ALWAYS = ReloadPolicy("always")
+
+ReloadArg = ReloadPolicy | bool | None
+"""A per-call override: a policy, True (reload now), False (do not), None (the store's)."""
+
+
+@dataclass
+class Stats:
+    """Counters of backend operations (a store's since it opened; a session's own).
+
+    Tests and benchmarks read them: how many files were read, written and
+    deleted, how often the backend was committed, reloaded and listed.
+    """
+
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    commits: int = 0
+    reloads: int = 0
+    lists: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _check_reload_arg(reload: object) -> None:
+    if reload is not None and not isinstance(reload, (bool, ReloadPolicy)):
+        raise TypeError(
+            "reload= takes a ReloadPolicy, True (reload now), False or None (the store's "
+            f"policy), not {reload!r}"
+        )
+
+
+class Engine:
+    """A backend with the layout, models, reload policy and counters volstore works with.
+
+    Safe to share between threads. Raises nothing at construction but
+    ValueError/TypeError for bad arguments; the layout marker is checked
+    before the first backend call.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        hasher: UserHasher,
+        *,
+        reload: ReloadPolicy = ReloadPolicy.NEVER,
+        max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
+    ) -> None:
+        if not isinstance(backend, Backend):
+            raise TypeError(f"backend must be a volstore Backend, not {backend!r}")
+        if max_object_bytes is not None and (
+            not isinstance(max_object_bytes, int) or max_object_bytes <= 0
+        ):
+            raise ValueError("max_object_bytes must be a positive int, or None for no limit")
+        self.backend = backend
+        self.layout = Layout(hasher)
+        self.hasher = hasher
+        self.max_object_bytes = max_object_bytes
+        self.stats = Stats()
+        self.reload_policy = reload
+        self._models: dict[str, ModelSpec] = {}
+        self._specs: dict[type[Any], ModelSpec] = {}
+        self._lock = threading.Lock()
+        self._layout_checked = False
+        self._marker_pending = False
+        self._last_reload = float("-inf")
+        self._errors = backend.storage_errors
+        # A backend written against the minimal contract may take no ``limit``:
+        # then the size is checked after the read.
+        self._read_takes_limit = "limit" in inspect.signature(backend.read).parameters
+        self._local = threading.local()  # per thread: how many sessions are open here
+
+    def __repr__(self) -> str:
+        return f"Engine({self.backend.describe()})"
+
+    # -- settings ---------------------------------------------------------------------
+
+    @property
+    def reload_policy(self) -> ReloadPolicy:
+        """When reads reload the backend first (see ReloadPolicy); may be changed at any time."""
+        return self._reload_policy
+
+    @reload_policy.setter
+    def reload_policy(self, policy: ReloadPolicy) -> None:
+        if not isinstance(policy, ReloadPolicy):
+            raise TypeError(f"reload policy must be a ReloadPolicy, not {policy!r}")
+        self._reload_policy = policy
+        self._never_reload = policy.mode == "never"
+
+    # -- models ------------------------------------------------------------------------
+
+    def register(self, model: type[Any]) -> ModelSpec:
+        """Register a model class; return its spec.
+
+        Registering the same class again is a no-op. Raises
+        DuplicateResourceTypeError when another class already holds its
+        resource type, ModelDefinitionError for a class that is not a model.
+        """
+        spec = self._specs.get(model)
+        if spec is not None:
+            return spec
+        spec = spec_of(model)
+        with self._lock:
+            current = self._models.get(spec.resource_type)
+            if current is None:
+                self._models[spec.resource_type] = spec
+            elif current.cls is not spec.cls:
+                raise DuplicateResourceTypeError(
+                    f"resource type {spec.resource_type!r} is already used by "
+                    f"{current.cls.__module__}.{current.cls.__qualname__}; "
+                    f"{spec.cls.__module__}.{spec.cls.__qualname__} cannot use it too"
+                )
+            self._specs[spec.cls] = spec
+        return spec
+
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        """The registered models by resource type (a copy)."""
+        return dict(self._models)
+
+    # -- sessions open on this thread -------------------------------------------------------
+
+    def session_opened(self) -> None:
+        """Note that a ``with store.session()`` block began on this thread."""
+        self._local.open = getattr(self._local, "open", 0) + 1
+
+    def session_closed(self) -> None:
+        self._local.open = max(0, getattr(self._local, "open", 0) - 1)
+
+    def in_session(self) -> bool:
+        """Whether a ``with store.session()`` block of this engine is open on this thread."""
+        return getattr(self._local, "open", 0) > 0
+
+    # -- the layout marker ---------------------------------------------------------------
+
+    def check_layout(self) -> None:
+        """Compare this store's user-hash layout with the one recorded at the root (once).
+
+        Raises LayoutMismatchError when they differ, or when a store holding
+        data without a marker (the seed layout) is opened with another layout;
+        CorruptObjectError when the marker cannot be read.
+        """
+        if self._layout_checked:
+            return
+        with self._lock:
+            if self._layout_checked:
+                return
+            backend = self.backend
+            try:
+                stored: bytes | None = backend.read(MARKER, limit=_MARKER_LIMIT)
+            except FileNotFoundError:
+                stored = None
+            except self._errors as exc:
+                if isinstance(exc, VolstoreError):
+                    raise
+                raise CorruptObjectError(
+                    MARKER, f"the layout marker cannot be read: {short_reason(exc)}"
+                ) from exc
+            holds_data = False
+            if stored is None:
+                try:
+                    holds_data = bool(backend.list(""))
+                except self._errors as exc:
+                    self._fail(exc, "listing the root of")
+            self._marker_pending = self.layout.check_marker(stored, holds_data, backend.describe())
+            self._layout_checked = True
+
+    # -- backend calls, counted and translated ---------------------------------------------
+
+    def _fail(
+        self,
+        exc: BaseException,
+        action: str,
+        path: str | None = None,
+        *,
+        reading: bool = False,
+        error: type[BackendError] = BackendError,
+    ) -> NoReturn:
+        """Raise the volstore error for a failure of the backend (the one translation).
+
+        A VolstoreError passes unchanged. For a read of ``path``: what stands
+        at the path and is not an object file (a folder, a link, a FIFO, a
+        file over the size limit, one that cannot be read) is a
+        CorruptObjectError naming it; anything else is ``error``
+        (BackendError, CommitError, ReloadError) with the original as its cause.
+        """
+        if isinstance(exc, VolstoreError):
+            raise exc
+        if path is not None and isinstance(exc, OSError):
+            reason = _unreadable(exc, reading)
+            if reason is not None:
+                raise CorruptObjectError(path, reason) from exc
+        where = self.backend.describe()
+        target = f" {path}" if path else ""
+        raise error(f"{action}{target} on {where} failed: {short_reason(exc)}") from exc
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes at ``path``, or None when nothing is stored there.
+
+        Raises CorruptObjectError when something other than an object file
+        stands there, BackendError when the storage fails.
+        """
+        if not self._layout_checked:
+            self.check_layout()
+        stats = self.stats
+        stats.reads += 1
+        limit = self.max_object_bytes
+        try:
+            if self._read_takes_limit:
+                data = self.backend.read(path, limit=limit)
+            else:
+                data = self.backend.read(path)
+                if limit is not None and len(data) > limit:
+                    raise FileTooLargeError(path, len(data), limit)
+        except FileNotFoundError:
+            return None
+        except self._errors as exc:
+            self._fail(exc, "reading", path, reading=True)
+        stats.bytes_read += len(data)
+        return data
+
+    def read_token(self, path: str) -> tuple[bytes, str] | None:
+        """The bytes at ``path`` and the token of that state, or None when nothing is there."""
+        if not self._layout_checked:
+            self.check_layout()
+        self.stats.reads += 1
+        try:
+            data, token = self.backend.read_token(path, limit=self.max_object_bytes)
+        except FileNotFoundError:
+            return None
+        except self._errors as exc:
+            self._fail(exc, "reading", path, reading=True)
+        self.stats.bytes_read += len(data)
+        return data, token
+
+    def exists(self, path: str) -> bool:
+        """Whether an object file is stored at ``path``.
+
+        Raises CorruptObjectError when something else stands there (a folder,
+        a link, a FIFO).
+        """
+        self.check_layout()
+        self.stats.reads += 1
+        try:
+            return self.backend.exists(path)
+        except self._errors as exc:
+            self._fail(exc, "looking for", path, reading=True)
+
+    def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
+        """The entries of the folder ``prefix`` (counted); see ``Backend.list``."""
+        if not self._layout_checked:
+            self.check_layout()
+        self.stats.lists += 1
+        try:
+            if hidden or details:
+                return self.backend.list(prefix, hidden=hidden, details=details)
+            return self.backend.list(prefix)
+        except self._errors as exc:
+            self._fail(exc, "listing", prefix or "the root")
+
+    def walk(self, prefix: str) -> Iterator[str]:
+        """Every object file path below ``prefix``, depth first, in name order (lazily)."""
+        for entry in sorted(self.list(prefix), key=lambda e: e.name):
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.is_dir:
+                yield from self.walk(path)
+            else:
+                yield path
+
+    def apply(
+        self,
+        writes: Mapping[str, bytes],
+        deletes: Iterable[str] = (),
+        expected: Mapping[str, str | None] | None = None,
+    ) -> dict[str, str]:
+        """Write then delete, as one flush; conditionally when ``expected`` is given.
+
+        Returns the new tokens of the expected paths written (empty when
+        unconditional). Raises ConflictError when an expectation fails
+        (nothing applied), BackendError when the storage fails: nothing is
+        written when the writes fail, and when the writes succeeded but the
+        deletes failed, the error says so (``applied``, ``unapplied``).
+        """
+        deletes = list(deletes)
+        self.check_layout()
+        backend = self.backend
+        files: Mapping[str, bytes] = writes
+        if self._marker_pending:
+            files = {**writes, MARKER: self.layout.marker_bytes()}
+        tokens: dict[str, str] = {}
+        if expected:
+            try:
+                tokens = backend.apply_conditional(files, deletes, expected)
+            except ConflictError:
+                raise
+            except NotImplementedError:
+                raise SessionError(
+                    f"{backend.describe()} offers no conditional writes (compare-and-swap); "
+                    "versioned models need them"
+                ) from None
+            except self._errors as exc:
+                self._fail(exc, "writing to")
+        else:
+            try:
+                if files:
+                    backend.write_batch(files)
+            except self._errors as exc:
+                self._fail(exc, "writing to")
+            try:
+                if deletes:
+                    backend.delete_batch(deletes)
+            except self._errors as exc:
+                if isinstance(exc, VolstoreError):
+                    raise
+                error = BackendError(
+                    f"deleting from {backend.describe()} failed after {len(writes)} file(s) "
+                    f"were written; {len(deletes)} delete(s) not applied: {short_reason(exc)}"
+                )
+                error.applied = tuple(writes)
+                error.unapplied = tuple(deletes)
+                raise error from exc
+        self._marker_pending = False
+        stats = self.stats
+        stats.writes += len(writes)
+        stats.bytes_written += sum(map(len, writes.values()))
+        stats.deletes += len(deletes)
+        return tokens
+
+    def commit(self) -> None:
+        """Commit the backend. Raises CommitError if it fails."""
+        try:
+            self.backend.commit()
+        except self._errors as exc:
+            self._fail(exc, "commit of", error=CommitError)
+        self.stats.commits += 1
+
+    def reload(self) -> None:
+        """Reload the backend now. Raises ReloadError if the backend refuses."""
+        self.check_layout()
+        try:
+            self.backend.reload()
+        except self._errors as exc:
+            self._fail(exc, "reload of", error=ReloadError)
+        self._last_reload = time.monotonic()
+        self.stats.reloads += 1
+
+    def maybe_reload(self, reload: ReloadArg = None) -> bool:
+        """Apply the reload policy (or the per-call override) before a read.
+
+        Raises TypeError for an override that is not a ReloadPolicy, a bool or None.
+        """
+        if reload is None:
+            if self._never_reload:
+                return False
+            policy: ReloadPolicy | bool = self._reload_policy
+        else:
+            _check_reload_arg(reload)
+            policy = reload
+        if policy is False:
+            return False
+        if isinstance(policy, ReloadPolicy):
+            if policy.mode == "never":
+                return False
+            if policy.mode == "interval" and time.monotonic() - self._last_reload < policy.seconds:
+                return False
+        self.reload()
+        return True
+
+    def delete_tree(self, prefix: str) -> int:
+        """Remove a folder and everything below it (counted as deletes); return the files."""
+        self.check_layout()
+        try:
+            count = self.backend.delete_tree(prefix)
+        except self._errors as exc:
+            self._fail(exc, "removing", prefix)
+        self.stats.deletes += count
+        return count
+
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove a folder if it is empty; return whether it was removed."""
+        self.check_layout()
+        try:
+            return self.backend.remove_empty_folder(path)
+        except self._errors as exc:
+            self._fail(exc, "removing the folder", path)
+
+    def move(self, source: str, target: str) -> None:
+        """Move a file (never over an existing one); FileExistsError when ``target`` exists."""
+        self.check_layout()
+        try:
+            self.backend.move(source, target)
+        except FileExistsError:
+            raise
+        except self._errors as exc:
+            self._fail(exc, f"moving {source} to", target)
+        self.stats.writes += 1
+        self.stats.deletes += 1
+
+    def remove_temporary(self, path: str, *, min_age: float) -> bool:
+        """Remove an abandoned temporary file (see ``Backend.remove_temporary``)."""
+        try:
+            removed = self.backend.remove_temporary(path, min_age=min_age)
+        except self._errors as exc:
+            self._fail(exc, "removing", path)
+        if removed:
+            self.stats.deletes += 1
+        return removed
+
+    # -- objects ----------------------------------------------------------------------------
+
+    def encode(self, spec: ModelSpec, obj: Any) -> bytes:
+        """The stored bytes of ``obj``. Raises SerializationError (ObjectTooLargeError)."""
+        data = spec.encode(obj)
+        limit = self.max_object_bytes
+        if limit is not None and len(data) > limit:
+            raise ObjectTooLargeError(
+                f"{spec.cls.__name__} {spec.object_id(obj)!r} encodes to {len(data)} bytes; "
+                f"the store allows at most {limit} (max_object_bytes)"
+            )
+        return data
+
+    def decode(
+        self,
+        spec: ModelSpec,
+        path: str,
+        data: bytes,
+        object_id: str | None,
+        user_id: str | None = None,
+    ) -> Any:
+        """Decode a stored file, checking that it holds the object its name promises.
+
+        The file's extension picks the codec (a model reads its own format and
+        its ``previous_codecs``). Raises CorruptObjectError naming the file when
+        it does not parse or validate, or holds another id (or, with
+        ``user_id``, another user's object); SchemaVersionError (a
+        CorruptObjectError) when newer code wrote it.
+        """
+        codec = None  # the model's own
+        if not path.endswith(spec.extension):
+            dot = path.rfind(".")
+            codec = spec.read_codecs.get(path[dot:]) if dot >= 0 else None
+        try:
+            obj = spec.decode(data, codec)
+        except SchemaVersionError as exc:
+            raise SchemaVersionError(exc.found, exc.known, path) from None
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise CorruptObjectError(path, short_reason(exc)) from exc
+        if object_id is not None and getattr(obj, spec.id_field) != object_id:
+            raise CorruptObjectError(
+                path, f"holds id {spec.object_id(obj)!r}, but its name says {object_id!r}"
+            )
+        if user_id is not None and getattr(obj, spec.owner_field) != user_id:
+            # A misplaced file (restored into the wrong folder, written by hand,
+            # a user hash collision): never hand one user another user's object.
+            raise CorruptObjectError(path, f"holds an object of another user, not of {user_id!r}")
+        return obj
+
+    def path_for(
+        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None = None
+    ) -> str:
+        """The storage path of one object (see ``Layout.object_path``)."""
+        return self.layout.object_path(spec, user_id, object_id, at)
+
+    def locate(self, spec: ModelSpec, path: str) -> tuple[str, bytes] | None:
+        """The bytes of the object at ``path``, or in a previous codec's format; None if absent."""
+        data = self.read(path)
+        if data is not None:
+            return path, data
+        for legacy in self.layout.legacy_paths(spec, path):
+            data = self.read(legacy)
+            if data is not None:
+                return legacy, data
+        return None
+
+    def object_exists(self, spec: ModelSpec, path: str) -> bool:
+        """Whether an object is stored at ``path`` (or in a previous codec's format)."""
+        return any(self.exists(p) for p in [path, *self.layout.legacy_paths(spec, path)])
+
+
+def _unreadable(exc: OSError, reading: bool) -> str | None:
+    """Why a path holds no readable object file, when that is what the error says."""
+    if isinstance(exc, SymlinkError):
+        return "a symbolic link stands on this path; volstore never follows one below the root"
+    if isinstance(exc, NotRegularFileError):
+        return f"a {exc.kind} stands where an object file should be; it is never opened"
+    if isinstance(exc, FileTooLargeError):
+        return (
+            f"the file is {exc.size} bytes, more than the store's limit of {exc.limit} "
+            "(max_object_bytes); it was not read"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return "a folder stands where an object file should be"
+    if isinstance(exc, NotADirectoryError):
+        return "a file stands where a folder of this path should be"
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link stands on this path; volstore never follows one below the root"
+    if reading and isinstance(exc, PermissionError):
+        return f"the file cannot be read: {exc.strerror}"
+    return None
+
+
+__all__ = ["DEFAULT_MAX_OBJECT_BYTES", "Engine", "ReloadArg", "ReloadPolicy", "Stats"]

@@ -1,0 +1,171 @@
+"""The layers hold: no import cycle, and none of the imports that should never exist.
+
+Every import of every module under ``src/volstore`` counts: at module level,
+inside functions, and under ``TYPE_CHECKING`` (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "volstore"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_package(name: str) -> bool:
+    return (SRC / name.replace(".", "/") / "__init__.py").exists()
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    """Every volstore module ``path`` imports, wherever the import statement is."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "volstore":
+                    yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "volstore":
+                continue
+            for alias in node.names:
+                # ``from . import x`` and ``from .pkg import submodule`` import modules.
+                candidate = f"{target}.{alias.name}"
+                if (SRC / (candidate.replace(".", "/") + ".py")).exists() or is_package(candidate):
+                    yield candidate
+                else:
+                    yield target
+
+
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        edges[module_name(path)] = {t for t in imports_of(path) if t != module_name(path)}
+    return edges
+
+
+GRAPH = graph()
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_graph_is_read_whole() -> None:
+    # The reader sees imports in functions and under TYPE_CHECKING, and relative ones.
+    assert "volstore._engine" in GRAPH["volstore._tracker"]
+    assert "volstore._session" in GRAPH["volstore._store"]
+    assert len(GRAPH) > 30
+
+
+def test_there_is_no_import_cycle() -> None:
+    # Packages import their submodules to re-export them; a submodule importing
+    # its own package's __init__ would be the cycle, so those edges stay in.
+    assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH) or [])
+
+
+def importers_of(targets: set[str]) -> set[str]:
+    return {module for module, imported in GRAPH.items() if imported & targets}
+
+
+FACADE_USERS = {"volstore", "volstore._store", "volstore.modal", "volstore.testing"}
+
+
+def _allowed(module: str, allowed: set[str]) -> bool:
+    return module in allowed or any(module.startswith(a + ".") for a in allowed if a != "volstore")
+
+
+def test_nothing_below_the_facades_imports_them() -> None:
+    users = importers_of({"volstore._session", "volstore._store"})
+    allowed = {*FACADE_USERS, "volstore.cli"}
+    assert sorted(m for m in users if not _allowed(m, allowed)) == []
+
+
+def test_the_tracker_knows_no_repository_or_query() -> None:
+    forbidden = {
+        "volstore._repository",
+        "volstore._events",
+        "volstore._retention",
+        "volstore._query",
+        "volstore._index",
+    }
+    assert GRAPH["volstore._tracker"] & forbidden == set()
+
+
+CONCRETE_BACKENDS = {
+    "volstore.backends.local",
+    "volstore.backends.memory",
+    "volstore.backends.modal_mounted",
+    "volstore.backends.modal_remote",
+    "volstore.backends.s3",
+    "volstore.backends._fs",
+}
+
+
+def test_only_backends_modal_testing_and_the_store_name_a_concrete_backend() -> None:
+    users = importers_of(CONCRETE_BACKENDS)
+    allowed = {"volstore", "volstore._store", "volstore.modal", "volstore.testing"}
+    below = {m for m in users if m.startswith("volstore.backends")}
+    assert sorted(m for m in users - below if not _allowed(m, allowed)) == []
+
+
+@pytest.mark.parametrize(
+    "ground",
+    [
+        "volstore._model",
+        "volstore._codec",
+        "volstore._keys",
+        "volstore._errors",
+        "volstore._time",
+        "volstore._ids",
+        "volstore._attrs_schema",
+    ],
+)
+def test_the_ground_knows_no_storage(ground: str) -> None:
+    storage = {m for m in GRAPH if m.startswith("volstore.backends")} | {"volstore._engine"}
+    assert GRAPH[ground] & storage == set()
+
+
+def test_the_library_never_imports_its_testing_kit() -> None:
+    testing = {m for m in GRAPH if m == "volstore.testing" or m.startswith("volstore.testing.")}
+    users = importers_of(testing) - testing
+    assert sorted(users) == []
