@@ -169,3 +169,8 @@ def test_the_library_never_imports_its_testing_kit() -> None:
     testing = {m for m in GRAPH if m == "volstore.testing" or m.startswith("volstore.testing.")}
     users = importers_of(testing) - testing
     assert sorted(users) == []
+
+
+def test_no_module_is_too_big_to_read_whole() -> None:
+    sizes = {module_name(p): len(p.read_text().splitlines()) for p in sorted(PACKAGE.rglob("*.py"))}
+    assert {name: size for name, size in sizes.items() if size > 700} == {}

@@ -627,22 +627,21 @@ class Direct:
     ) -> Any | None:
         engine = self.engine
         path = engine.layout.object_path(spec, user_id, object_id, at)
-        engine.maybe_reload(reload)
-        found = engine.locate(spec, path)
-        if found is None:
-            return None
-        return engine.decode(spec, found[0], found[1], object_id, user_id)
+        if reload is not None or not engine.never_reloads:
+            engine.maybe_reload(reload)
+        obj = engine.read_object(spec, path, object_id, user_id)
+        if obj is None and spec.previous_codecs:
+            found = engine.locate(spec, path)
+            if found is not None:
+                return engine.decode(spec, found[0], found[1], object_id, user_id)
+        return obj
 
     def read_listed(
         self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
     ) -> Any | None:
         if path is None:
             return None
-        engine = self.engine
-        data = engine.read(path)
-        if data is None:
-            return None  # removed since the listing
-        return engine.decode(spec, path, data, object_id, user_id)
+        return self.engine.read_object(spec, path, object_id, user_id)  # None: removed since
 
     def _commit(self, tracker: Tracker) -> None:
         if tracker.flush():
