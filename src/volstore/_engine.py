@@ -98,7 +98,8 @@ class Stats:
     """Counters of backend operations (a store's since it opened; a session's own).
 
     Tests and benchmarks read them: how many files were read, written and
-    deleted, how often the backend was committed, reloaded and listed.
+    deleted, how often the backend was committed, reloaded and listed, and how
+    many conditional writes met a conflict.
     """
 
     reads: int = 0
@@ -109,6 +110,7 @@ class Stats:
     lists: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    conflicts: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -406,6 +408,7 @@ class Engine:
             try:
                 tokens = backend.apply_conditional(files, deletes, expected)
             except ConflictError:
+                self.stats.conflicts += 1
                 raise
             except NotImplementedError:
                 raise SessionError(

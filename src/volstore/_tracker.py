@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ._engine import Engine, ReloadArg, Stats
 from ._errors import ConflictError, SessionError, StaleObjectError
 from ._model import ModelSpec
+from .backends._claims import ClaimConflictError
 
 Key = tuple[str, str, str]  # (resource type, user id, object id)
 
@@ -376,8 +377,8 @@ class Tracker:
             engine.apply(plan.writes, sorted(plan.deletes))
             return
         # Compare-and-swap: the stored state of each versioned object must still
-        # be the one this unit of work read (or none, for a create).
-        engine.reload()
+        # be the one this unit of work read (or none, for a create). The backend
+        # compares against the latest committed state (a volume reloads for it).
         bumped = plan.prepare_versions()
         try:
             tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
@@ -519,14 +520,18 @@ class _Plan:
     def stale(self, conflict: ConflictError) -> StaleObjectError:
         """The StaleObjectError for a conflict the backend reported (versions re-read)."""
         path = conflict.path
+        held_elsewhere = isinstance(conflict, ClaimConflictError)
         for tracked, check_path in self.versioned:
-            if check_path == path:
-                found = self.engine.read(path)
+            if check_path == path or (held_elsewhere and check_path.rpartition("/")[0] == path):
+                found = self.engine.read(check_path)
                 stored = (
-                    0 if found is None else _stored_version(self.engine, tracked.spec, path, found)
+                    0
+                    if found is None
+                    else _stored_version(self.engine, tracked.spec, check_path, found)
                 )
-                return StaleObjectError(path, tracked.expected or 0, stored)
-        return StaleObjectError(path, 0, 0)
+                detail = str(conflict) if held_elsewhere else None
+                return StaleObjectError(check_path, tracked.expected or 0, stored, detail)
+        return StaleObjectError(path, 0, 0, str(conflict))
 
     # -- after the write ---------------------------------------------------------------------
 

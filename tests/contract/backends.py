@@ -22,6 +22,7 @@ from pathlib import Path
 import volstore
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.backends.modal_remote import RemoteVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import VolumeEmulator
 
 Factory = Callable[[Path, ExitStack], volstore.Backend]
@@ -43,7 +44,7 @@ def _mounted(*, background_commits: bool, commit_refreshes: bool = False) -> Fac
             mount = stack.enter_context(volume.mount())  # the emulator's default interval
         else:
             mount = stack.enter_context(volume.mount(background_commit_interval=None))
-        return MountedVolumeBackend(mount.path, volume)
+        return MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
 
     return make
 
@@ -51,7 +52,7 @@ def _mounted(*, background_commits: bool, commit_refreshes: bool = False) -> Fac
 def remote(tmp: Path, stack: ExitStack) -> volstore.Backend:
     emulator = VolumeEmulator(tmp / "emulator")
     volume = emulator.Volume.from_name("contract", create_if_missing=True)
-    return RemoteVolumeBackend(volume)
+    return RemoteVolumeBackend(volume, claims=volume_claims(volume))
 
 
 FACTORIES: dict[str, Factory] = {
