@@ -437,6 +437,9 @@ class Engine:
                 error.unapplied = tuple(deletes)
                 raise error from exc
         self._marker_pending = False
+        # Whether this thread's last writes are published already (a volume's
+        # compare-and-swap commits): its session's commit then has nothing to do.
+        self._local.published = bool(expected) and backend.commits_conditional_writes
         stats = self.stats
         stats.writes += len(writes)
         stats.bytes_written += sum(map(len, writes.values()))
@@ -444,7 +447,16 @@ class Engine:
         return tokens
 
     def commit(self) -> None:
-        """Commit the backend. Raises CommitError if it fails."""
+        """Commit the backend. Raises CommitError if it fails.
+
+        When this thread's last flush was a compare-and-swap that the backend
+        committed itself (a volume), there is nothing left to publish: the
+        commit is counted, and no second round trip is made.
+        """
+        if getattr(self._local, "published", False):
+            self._local.published = False
+            self.stats.commits += 1
+            return
         try:
             self.backend.commit()
         except self._errors as exc:
@@ -486,6 +498,7 @@ class Engine:
     def delete_tree(self, prefix: str) -> int:
         """Remove a folder and everything below it (counted as deletes); return the files."""
         self.check_layout()
+        self._local.published = False
         try:
             count = self.backend.delete_tree(prefix)
         except self._errors as exc:
@@ -504,6 +517,7 @@ class Engine:
     def move(self, source: str, target: str) -> None:
         """Move a file (never over an existing one); FileExistsError when ``target`` exists."""
         self.check_layout()
+        self._local.published = False
         try:
             self.backend.move(source, target)
         except FileExistsError:

@@ -348,10 +348,11 @@ class Repository(Generic[M]):
         """Read, change and write one object; on a conflict, read again and retry.
 
         ``change(obj)`` changes the object in place (or returns a replacement).
-        Each attempt reads the latest committed state and writes with a
-        compare-and-swap (versioned models), in its own commit; after a
-        StaleObjectError it waits a little (exponential backoff with jitter)
-        and starts again, up to ``retries`` times. ``create()`` makes the
+        Each attempt reads the object (the first by the store's reload policy,
+        retries after a reload) and writes it with a compare-and-swap
+        (versioned models), in its own commit; after a StaleObjectError it
+        waits a little (exponential backoff with jitter) and starts again, up
+        to ``retries`` times. ``create()`` makes the
         object when none is stored. Returns the object as written.
 
         ``change`` may run more than once: keep it free of side effects. For
@@ -371,7 +372,9 @@ class Repository(Generic[M]):
         delay = 0.005
         for attempt in builtins.range(retries + 1):
             tracker = Tracker(engine)
-            obj: M | None = tracker.get(self.spec, user_id, object_id, at, True)
+            # A retry reloads: the conflict said the view is older than the store.
+            reload: ReloadArg = True if attempt else None
+            obj: M | None = tracker.get(self.spec, user_id, object_id, at, reload)
             if obj is None:
                 if create is None:
                     raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)

@@ -15,7 +15,7 @@ Repositories take either; neither knows repositories.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -360,9 +360,13 @@ class Tracker:
         plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
-        if plan.blind:
-            check_owners(self.engine, plan.blind)
-        self._apply(plan)
+        try:
+            if plan.blind_paths:
+                check_owners(self.engine, plan.blind())
+            self._apply(plan)
+        except BaseException:
+            plan.undo_versions(plan.bumped)  # the objects keep the versions they had
+            raise
         stats = self.stats
         stats.writes += len(plan.writes)
         stats.deletes += len(plan.deletes)
@@ -381,15 +385,11 @@ class Tracker:
         # Compare-and-swap: the stored state of each versioned object must still
         # be the one this unit of work read (or none, for a create). The backend
         # compares against the latest committed state (a volume reloads for it).
-        bumped = plan.prepare_versions()
+        plan.prepare_versions()
         try:
             tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
         except ConflictError as exc:
-            plan.undo_versions(bumped)
             raise plan.stale(exc) from None
-        except BaseException:
-            plan.undo_versions(bumped)
-            raise
         plan.record_versions(tokens)
 
 
@@ -401,20 +401,36 @@ class _Plan:
         self.tracked = tracked
         self.writes: dict[str, bytes] = {}
         self.deletes: set[str] = set()
-        self.written: dict[Key, tuple[_Tracked, str]] = {}
+        # The objects written and their paths, side by side (two lists, not a
+        # tuple per object: a session of 100,000 objects should not pay for them).
+        self.written: list[_Tracked] = []
+        self.written_paths: list[str] = []
         self.versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose state to check)
         self.expected: dict[str, str | None] = {}
-        # (spec, path, owner) of the files written or deleted without having been
-        # read here: their owner is checked before the flush (see _owners).
-        self.blind: list[tuple[ModelSpec, str, str]] = []
+        # The files written or deleted without having been read here (objects,
+        # paths, owners): their owner is checked before the flush (see _owners).
+        self.blind_specs: list[ModelSpec] = []
+        self.blind_paths: list[str] = []
+        self.blind_owners: list[str] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
-        self._build()
+        self.bumped: list[tuple[_Tracked, int]] = []  # (tracked, old version): to undo
+        try:
+            self._build()
+        except BaseException:
+            self.undo_versions(self.bumped)
+            raise
 
     def _build(self) -> None:
         engine = self.engine
         layout = engine.layout
         encode = engine.encode
-        writes, deletes, written = self.writes, self.deletes, self.written
+        writes, deletes = self.writes, self.deletes
+        written, written_paths = self.written, self.written_paths
+        blind_specs, blind_paths, blind_owners = (
+            self.blind_specs,
+            self.blind_paths,
+            self.blind_owners,
+        )
         deleted, new = _State.DELETED, _State.NEW
         for key, tracked in self.tracked.items():
             spec = tracked.spec
@@ -425,7 +441,9 @@ class _Plan:
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
                 else:
-                    self.blind.append((spec, tracked.path, key[1]))
+                    blind_specs.append(spec)
+                    blind_paths.append(tracked.path)
+                    blind_owners.append(key[1])
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
                 self.rekey = True  # deleted entries leave the identity map
@@ -468,22 +486,37 @@ class _Plan:
                     f"two objects in this session would both be written to {path}; "
                     "was a key field changed in place?"
                 )
+            if spec.version_field is not None and raw is None:
+                # Never read here, so nothing to compare with: bump the version now
+                # and encode once (prepare_versions bumps the others after their
+                # dirty check). Undone if the flush fails.
+                old = tracked.expected or 0
+                setattr(obj, spec.version_field, old + 1)
+                self.bumped.append((tracked, old))
+                data = encode(spec, obj)
             writes[path] = data
-            written[key] = (tracked, path)
-            if tracked.raw is None:
-                self.blind.append((spec, path, key[1]))
+            written.append(tracked)
+            written_paths.append(path)
+            if raw is None:
+                blind_specs.append(spec)
+                blind_paths.append(path)
+                blind_owners.append(key[1])
             if spec.version_field is not None:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
         deletes.difference_update(writes)
 
+    def blind(self) -> Iterator[tuple[ModelSpec, str, str]]:
+        """``(spec, path, owner)`` of each file written or deleted without being read here."""
+        return zip(self.blind_specs, self.blind_paths, self.blind_owners, strict=True)
+
     # -- versions -------------------------------------------------------------------------
 
-    def prepare_versions(self) -> list[tuple[_Tracked, int]]:
+    def prepare_versions(self) -> None:
         """Fill ``expected`` and bump the version of every versioned object written.
 
-        Returns (tracked, old version) of each object bumped, so a failed
+        Each bump is recorded in ``bumped`` (tracked, old version), so a failed
         write can undo it. Raises StaleObjectError at once for an object given
         (not read) with a version the store does not hold.
         """
@@ -503,17 +536,16 @@ class _Plan:
                     raise StaleObjectError(check_path, expected, stored)
                 token = None if found is None else found[1]
             self.expected[check_path] = token if expected > 0 else None
-        bumped: list[tuple[_Tracked, int]] = []
-        for key, (tracked, path) in self.written.items():
+        bumped = self.bumped
+        done = {id(tracked) for tracked, _ in bumped}
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             spec = tracked.spec
-            if spec.version_field is None:
+            if spec.version_field is None or id(tracked) in done:
                 continue
             old = tracked.expected or 0
             setattr(tracked.obj, spec.version_field, old + 1)
             bumped.append((tracked, old))
             self.writes[path] = engine.encode(spec, tracked.obj)
-            self.written[key] = (tracked, path)
-        return bumped
 
     @staticmethod
     def undo_versions(bumped: list[tuple[_Tracked, int]]) -> None:
@@ -521,7 +553,7 @@ class _Plan:
             setattr(tracked.obj, tracked.spec.version_field or "", version)
 
     def record_versions(self, tokens: dict[str, str]) -> None:
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             if tracked.spec.version_field is not None:
                 tracked.expected = version_of(tracked.spec, tracked.obj)
                 tracked.token = tokens.get(path)
@@ -548,7 +580,7 @@ class _Plan:
         """Everything written is now 'loaded' at its path."""
         loaded = _State.LOADED
         writes = self.writes
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             tracked.state = loaded
             tracked.path = tracked.stored_path = path
             tracked.raw = writes[path]
@@ -556,11 +588,12 @@ class _Plan:
     def settled(self) -> dict[Key, _Tracked]:
         """The identity map after a flush that deleted or moved objects."""
         settled: dict[Key, _Tracked] = {}
+        paths = {id(t): path for t, path in zip(self.written, self.written_paths, strict=True)}
         for key, tracked in self.tracked.items():
             if tracked.state is _State.DELETED:
                 continue
-            if key in self.written:
-                _, path = self.written[key]
+            path = paths.get(id(tracked))
+            if path is not None:
                 tracked.state = _State.LOADED
                 tracked.path = tracked.stored_path = path
                 tracked.raw = self.writes[path]

@@ -109,6 +109,11 @@ class Backend(abc.ABC):
     """Whether listings may show temporary files of unfinished writes (False: writes
     never leave any, as in memory)."""
 
+    commits_conditional_writes: ClassVar[bool] = False
+    """Whether ``apply_conditional`` commits what it wrote (a volume's compare-and-swap
+    must publish before it lets the next writer in): a commit right after has
+    nothing left to do."""
+
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, RuntimeError)
     """The exceptions this backend's storage raises for a failure of the storage.
 

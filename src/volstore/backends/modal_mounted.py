@@ -113,6 +113,7 @@ class MountedVolumeBackend(LocalBackend):
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    commits_conditional_writes = True
     # A temporary file may come from another container (published by its
     # background commit): its pid says nothing here, so repair goes by age.
     _local_pids = False
