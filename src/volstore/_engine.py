@@ -23,7 +23,7 @@ import errno
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
@@ -312,6 +312,65 @@ class Engine:
             self._fail(exc, "reading", path, reading=True)
         stats.bytes_read += len(data)
         return data
+
+    def read_batch(self, paths: Sequence[str]) -> list[bytes | CorruptObjectError | None]:
+        """The bytes of each path (None: nothing there), in order, in one backend call.
+
+        What stands at a path and is not an object file is a CorruptObjectError
+        in its place (returned, not raised: one bad file does not hide the
+        others); a failure of the storage raises BackendError.
+        """
+        if not self._layout_checked:
+            self.check_layout()
+        stats = self.stats
+        stats.reads += len(paths)
+        limit = self.max_object_bytes
+        takes_limit = self._read_takes_limit
+        try:
+            found = self.backend.read_batch(paths, limit=limit if takes_limit else None)
+        except self._errors as exc:
+            self._fail(exc, "reading", paths[0] if len(paths) == 1 else None, reading=True)
+        results: list[bytes | CorruptObjectError | None] = []
+        for path, item in zip(paths, found, strict=True):
+            if isinstance(item, OSError):
+                reason = _unreadable(item, True)
+                if reason is None:
+                    self._fail(item, "reading", path, reading=True)
+                results.append(CorruptObjectError(path, reason))
+                continue
+            if item is not None:
+                if limit is not None and not takes_limit and len(item) > limit:
+                    results.append(
+                        CorruptObjectError(
+                            path,
+                            _unreadable(FileTooLargeError(path, len(item), limit), True)
+                            or "too large",
+                        )
+                    )
+                    continue
+                stats.bytes_read += len(item)
+            results.append(item)
+        return results
+
+    def read_objects(
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects at ``(object_id, path)`` of one user, checked as ``decode`` does.
+
+        Each result is the object, None (nothing there), or the
+        CorruptObjectError of that file (returned, not raised).
+        """
+        datas = self.read_batch([path for _, path in items])
+        results: list[Any | CorruptObjectError | None] = []
+        for (object_id, path), data in zip(items, datas, strict=True):
+            if data is None or isinstance(data, CorruptObjectError):
+                results.append(data)
+                continue
+            try:
+                results.append(self.decode(spec, path, data, object_id, user_id))
+            except CorruptObjectError as exc:
+                results.append(exc)
+        return results
 
     def read_object(self, spec: ModelSpec, path: str, object_id: str, user_id: str) -> Any | None:
         """The object stored at ``path``, checked as ``decode`` does; None when absent.

@@ -15,12 +15,12 @@ Repositories take either; neither knows repositories.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from ._engine import Engine, ReloadArg, Stats
-from ._errors import ConflictError, SessionError, StaleObjectError
+from ._errors import ConflictError, CorruptObjectError, SessionError, StaleObjectError
 from ._model import ModelSpec
 from ._owners import check_owners
 from .backends._claims import ClaimConflictError
@@ -89,8 +89,8 @@ class UnitOfWork(Protocol):
     ) -> Any | None: ...
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None: ...
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]: ...
 
     def add(self, obj: Any) -> Any: ...
 
@@ -256,26 +256,55 @@ class Tracker:
         return obj
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        """The object of a listed file (``path``; None: only pending here), through the map.
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects of listed files, through the identity map, in order.
 
-        Returns None when it is deleted here or was removed since the listing.
+        ``items`` are ``(object_id, path)`` (path None: the id is only pending
+        here). Each result is the object, None (deleted here, or removed since
+        the listing), or the CorruptObjectError of its file (not raised).
+        Objects read are adopted into the identity map.
         """
-        tracked = self._tracked.get((spec.resource_type, user_id, object_id))
-        if tracked is not None:
-            return None if tracked.state is _State.DELETED else tracked.obj
-        if path is None:
-            return None
-        found = read_object(self.engine, spec, path)
-        if found is None:
-            return None
-        obj = self.engine.decode(spec, path, found[0], object_id, user_id)
-        home = path
-        if not path.endswith(spec.extension):
-            home = self.engine.layout.object_path(spec, user_id, object_id)
-        self.adopt(spec, obj, home, path, found[0], found[1])
-        return obj
+        engine = self.engine
+        results: list[Any | CorruptObjectError | None] = [None] * len(items)
+        to_read: list[tuple[int, str, str]] = []  # (position, id, path)
+        for index, (object_id, path) in enumerate(items):
+            tracked = self._tracked.get((spec.resource_type, user_id, object_id))
+            if tracked is not None:
+                results[index] = None if tracked.state is _State.DELETED else tracked.obj
+            elif path is not None:
+                to_read.append((index, object_id, path))
+        if not to_read:
+            return results
+        if spec.version_field is None:
+            datas = engine.read_batch([path for _, _, path in to_read])
+            found: list[tuple[bytes, str | None] | CorruptObjectError | None] = [
+                data if data is None or isinstance(data, CorruptObjectError) else (data, None)
+                for data in datas
+            ]
+        else:  # a versioned object's token comes with its bytes
+            found = []
+            for _, _, path in to_read:
+                try:
+                    found.append(read_object(engine, spec, path))
+                except CorruptObjectError as exc:
+                    found.append(exc)
+        for (index, object_id, path), item in zip(to_read, found, strict=True):
+            if item is None or isinstance(item, CorruptObjectError):
+                results[index] = item
+                continue
+            data, token = item
+            try:
+                obj = engine.decode(spec, path, data, object_id, user_id)
+            except CorruptObjectError as exc:
+                results[index] = exc
+                continue
+            home = path
+            if not path.endswith(spec.extension):
+                home = engine.layout.object_path(spec, user_id, object_id)
+            self.adopt(spec, obj, home, path, data, token)
+            results[index] = obj
+        return results
 
     def adopt(
         self,
@@ -431,10 +460,20 @@ class _Plan:
             self.blind_paths,
             self.blind_owners,
         )
-        deleted, new = _State.DELETED, _State.NEW
+        deleted, new, loaded = _State.DELETED, _State.NEW, _State.LOADED
         for key, tracked in self.tracked.items():
             spec = tracked.spec
             state = tracked.state
+            if state is loaded and spec.flat:
+                # The hot path of a commit after reads: unchanged if the key fields
+                # and the bytes are; one encode per loaded object, nothing else.
+                obj = tracked.obj
+                if (
+                    getattr(obj, spec.id_field) == key[2]
+                    and getattr(obj, spec.owner_field) == key[1]
+                    and encode(spec, obj) == tracked.raw
+                ):
+                    continue
             if state is deleted:
                 deletes.add(tracked.path)
                 deletes.update(layout.legacy_paths(spec, tracked.path))

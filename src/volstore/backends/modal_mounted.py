@@ -22,9 +22,10 @@ This module does not import ``modal``: any object with ``commit()`` and
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import ClassVar, Protocol
 
@@ -149,6 +150,12 @@ class MountedVolumeBackend(LocalBackend):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         with self._gate.shared():
             return super().read(path, limit=limit)
+
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        with self._gate.shared():
+            return super().read_batch(paths, limit=limit)
 
     def exists(self, path: str) -> bool:
         with self._gate.shared():
