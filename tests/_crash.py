@@ -51,6 +51,7 @@ import volstore
 from volstore._check import check_store
 from volstore.backends.local import is_temporary_name
 from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import EmulatedVolume, VolumeEmulator
 
 USER = "crash"
@@ -119,7 +120,9 @@ def child_main(argv: list[str]) -> None:
         volume = VolumeEmulator(args.emulator).Volume.from_name(VOLUME, create_if_missing=True)
         mount = volume.mount(args.root, background_commit_interval=args.interval)
         mount.__enter__()  # never exited: the process is killed
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
+        store = volstore.Store(
+            MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
+        )
     print("ready", flush=True)
     generation = args.start
     while True:
@@ -489,7 +492,9 @@ def _check_committed(
         # committed state can hold any generation the child wrote, file by file.
         check_versions("committed state", found, old[0], written, ids)
         check_events("committed state", found, old[1], written)
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
+        store = volstore.Store(
+            MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
+        )
         repaired = check_readers_and_repair(store, mount.path, found, size)
     leftovers = [
         entry.path

@@ -16,6 +16,7 @@ from typing import Any
 
 import volstore
 from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import VolumeEmulator
 
 
@@ -24,9 +25,6 @@ class Env:
     store: volstore.Store
     root: Path  # the store's root (a mount path for the mounted volume)
     outside: Path  # a sibling folder outside the root, holding the canaries
-    # A mounted volume's view holds what the volume holds after a commit or a
-    # reload: a link or a FIFO is never published, so it is gone from the view then.
-    drops_specials: bool = False
 
     def snapshot_outside(self) -> dict[str, bytes | None]:
         """Every entry outside the root (folders as None), links not followed."""
@@ -54,6 +52,6 @@ def open_env(kind: str, tmp_path: Path, **options: Any) -> Iterator[Env]:
         return
     volume = VolumeEmulator(tmp_path / "emulator").Volume.from_name("v", create_if_missing=True)
     with volume.mount(background_commit_interval=None) as mount:
-        backend = MountedVolumeBackend(mount.path, volume)
+        backend = MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
         store = volstore.Store(backend, **options)
-        yield Env(store, Path(mount.path), outside, drops_specials=True)
+        yield Env(store, Path(mount.path), outside)

@@ -10,7 +10,9 @@ the root changes; no object from outside is handed out.
 
 A second fuzz runs random writes and reads of random users with a hasher that
 puts them into three folders (the collisions 16 hex digits make unreachable):
-no read ever hands one user another user's object.
+no read ever hands one user another user's object, and a write or delete
+that would replace or remove another user's object is refused (the flush's
+owner check).
 
 CI runs the "ci" Hypothesis profile; ``scripts/thorough.sh`` runs 10,000 examples.
 """
@@ -245,6 +247,7 @@ def test_users_sharing_a_folder_never_read_each_others_objects(
     store.engine = Engine(store.backend, ThreeFolders())
     notes = store.repository(Note)
     refused: list[str] = []
+    owners_kept: list[str] = []
     for action, user, object_id in run:
         try:
             if action == "put":
@@ -262,8 +265,21 @@ def test_users_sharing_a_folder_never_read_each_others_objects(
                 notes.delete(user, object_id)
         except volstore.CorruptObjectError as exc:
             refused.append(exc.reason)
-    # A read of another user's file is refused as that, and as nothing else.
+        except volstore.TenantIsolationError as exc:  # the flush's owner check
+            owners_kept.append(action)
+            assert_owner_kept(store, str(exc))
+    # A read of another user's file is refused as that, and as nothing else;
+    # only writes and deletes meet the owner check.
     assert [reason for reason in refused if "another user" not in reason] == []
+    assert set(owners_kept) <= {"put", "delete"}
+
+
+def assert_owner_kept(store: volstore.Store, message: str) -> None:
+    """The refused write left the other user's object as it was: it still reads as theirs."""
+    path = message.split(" ", 1)[0]
+    data = store.backend.read(path)
+    stored = volstore.spec_of(Note).decode(data)
+    assert stored.text == stored.user_id
 
 
 @given(st.integers(min_value=-5, max_value=MIN_USER_HASH_LENGTH - 1))

@@ -111,16 +111,11 @@ def test_a_repair_loop_never_fails_a_concurrent_writer(env: Env) -> None:
     assert not (env.root / ".volstore-quarantine").exists()
 
 
-@pytest.mark.parametrize("kind", ["memory", "local"])
+@pytest.mark.parametrize("kind", ["memory", "local", "mounted"])
 def test_a_repair_that_quarantines_next_to_a_writer_never_fails_it(
     kind: str, tmp_path: Path
 ) -> None:
-    """The repair has work to do (corrupt files keep appearing) and commits each time.
-
-    Not on the emulated volume: its commit refreshes the container's view,
-    removing the temporary files of any batch in progress in another thread,
-    whoever commits (Modal's mounts skip that reload, see modal-volumes.md).
-    """
+    """The repair has work to do (corrupt files keep appearing) and commits each time."""
     with open_env(kind, tmp_path) as env:
         store = env.store
         failures: list[BaseException] = []

@@ -231,11 +231,6 @@ def test_a_symlink_below_the_root_is_never_followed_by_versioned_writes(
     repo = env.store.repository(Doc)
     _result, exc = outcome(lambda: repo.put(Doc(id="x1", user_id=USER, text="inside")))
     assert env.snapshot_outside() == before
-    if env.drops_specials:  # a versioned write reloads first: the link is gone from the view
-        assert exc is None
-        assert not (env.root / link).is_symlink()
-        assert repo.get_one(USER, "x1").text == "inside"
-        return
     assert_names_link(exc, link, volstore.VolstoreError)
     assert_reported(env, link)
 
@@ -291,7 +286,7 @@ def test_a_symlink_below_the_root_is_never_followed_by_retention(
     elif place != "object":
         assert link in report.stray_files, report  # where a folder should be
     assert link not in report.trimmed_paths
-    if not env.drops_specials and not removed_whole:
+    if not removed_whole:
         assert (env.root / link).is_symlink()
     cleanup = repo.remove_empty_folders()
     assert env.snapshot_outside() == before
@@ -330,8 +325,7 @@ def test_check_reports_a_symlink_and_repair_quarantines_the_link_not_its_target(
     assert repaired.corrupt[0].action == f"moved to .volstore-quarantine/{link}"
     assert env.snapshot_outside() == before
     assert not os.path.lexists(env.root / link)
-    # On a volume the repair's commit never publishes the link: the view drops it.
-    assert (env.root / ".volstore-quarantine" / link).is_symlink() != env.drops_specials
+    assert (env.root / ".volstore-quarantine" / link).is_symlink()
     assert env.store.check().ok
 
 

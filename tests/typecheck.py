@@ -10,6 +10,7 @@ from typing_extensions import assert_type
 
 import volstore
 from models import Event, Profile, Schedule
+from volstore.testing import EmulatedUploadBatch, FileEntry, VolumeEmulator
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -66,3 +67,21 @@ def check_cursor_and_keywords(store: volstore.Store) -> None:
     repo.list("ada", reload="never")  # type: ignore[arg-type]
     repo.get("ada", "x", reload=0)  # type: ignore[arg-type]
     repo.list("ada", after=3)  # type: ignore[arg-type]
+
+
+def check_emulator(emulator: VolumeEmulator) -> None:
+    """The emulated methods keep their types, blocking and ``.aio``."""
+    volume = emulator.Volume.from_name("v", create_if_missing=True)
+    assert_type(volume.listdir("/"), list[FileEntry])
+    assert_type(list(volume.iterdir("/")), list[FileEntry])
+    with volume.batch_upload() as batch:
+        assert_type(batch, EmulatedUploadBatch)
+    d = emulator.Dict.from_name("d", create_if_missing=True)
+    assert_type(d.put("k", 1, skip_if_exists=True), bool)
+
+    async def use() -> None:
+        assert_type(await volume.listdir.aio("/"), list[FileEntry])
+        assert_type([e async for e in volume.iterdir.aio("/")], list[FileEntry])
+        assert_type(await d.put.aio("k", 1, skip_if_exists=True), bool)
+        async with volume.batch_upload.aio() as upload:
+            assert_type(upload, EmulatedUploadBatch)

@@ -19,11 +19,10 @@ The engine knows nothing of sessions or repositories; the facades above
 
 from __future__ import annotations
 
-import errno
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
@@ -50,6 +49,7 @@ from .backends._base import (
     FileTooLargeError,
     NotRegularFileError,
     SymlinkError,
+    unreadable_reason,
 )
 
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
@@ -98,7 +98,8 @@ class Stats:
     """Counters of backend operations (a store's since it opened; a session's own).
 
     Tests and benchmarks read them: how many files were read, written and
-    deleted, how often the backend was committed, reloaded and listed.
+    deleted, how often the backend was committed, reloaded and listed, and how
+    many conditional writes met a conflict.
     """
 
     reads: int = 0
@@ -109,6 +110,7 @@ class Stats:
     lists: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    conflicts: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -181,7 +183,7 @@ class Engine:
         if not isinstance(policy, ReloadPolicy):
             raise TypeError(f"reload policy must be a ReloadPolicy, not {policy!r}")
         self._reload_policy = policy
-        self._never_reload = policy.mode == "never"
+        self.never_reloads = policy.mode == "never"
 
     # -- models ------------------------------------------------------------------------
 
@@ -283,12 +285,12 @@ class Engine:
         if isinstance(exc, VolstoreError):
             raise exc
         if path is not None and isinstance(exc, OSError):
-            reason = _unreadable(exc, reading)
+            reason = unreadable_reason(exc, reading)
             if reason is not None:
                 raise CorruptObjectError(path, reason) from exc
         where = self.backend.describe()
         what = f"{action} {path} on {where}" if path else f"{action} {where}"
-        reason = _unreadable(exc, False) if isinstance(exc, OSError) else None
+        reason = unreadable_reason(exc, False) if isinstance(exc, OSError) else None
         if reason is not None and isinstance(exc, (NotRegularFileError, FileTooLargeError)):
             # Only reads raise these: a conditional write reading a path it expects.
             raise CorruptObjectError(exc.path, reason) from exc
@@ -321,6 +323,87 @@ class Engine:
             self._fail(exc, "reading", path, reading=True)
         stats.bytes_read += len(data)
         return data
+
+    def read_batch(self, paths: Sequence[str]) -> list[bytes | CorruptObjectError | None]:
+        """The bytes of each path (None: nothing there), in order, in one backend call.
+
+        What stands at a path and is not an object file is a CorruptObjectError
+        in its place (returned, not raised: one bad file does not hide the
+        others); a failure of the storage raises BackendError.
+        """
+        if not self._layout_checked:
+            self.check_layout()
+        stats = self.stats
+        stats.reads += len(paths)
+        limit = self.max_object_bytes
+        takes_limit = self._read_takes_limit
+        try:
+            found = self.backend.read_batch(paths, limit=limit if takes_limit else None)
+        except self._errors as exc:
+            self._fail(exc, "reading", paths[0] if len(paths) == 1 else None, reading=True)
+        results: list[bytes | CorruptObjectError | None] = []
+        for path, item in zip(paths, found, strict=True):
+            if isinstance(item, OSError):
+                reason = unreadable_reason(item, True)
+                if reason is None:
+                    self._fail(item, "reading", path, reading=True)
+                results.append(CorruptObjectError(path, reason))
+                continue
+            if item is not None:
+                if limit is not None and not takes_limit and len(item) > limit:
+                    results.append(
+                        CorruptObjectError(
+                            path,
+                            unreadable_reason(FileTooLargeError(path, len(item), limit), True)
+                            or "too large",
+                        )
+                    )
+                    continue
+                stats.bytes_read += len(item)
+            results.append(item)
+        return results
+
+    def read_objects(
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects at ``(object_id, path)`` of one user, checked as ``decode`` does.
+
+        Each result is the object, None (nothing there), or the
+        CorruptObjectError of that file (returned, not raised).
+        """
+        datas = self.read_batch([path for _, path in items])
+        results: list[Any | CorruptObjectError | None] = []
+        for (object_id, path), data in zip(items, datas, strict=True):
+            if data is None or isinstance(data, CorruptObjectError):
+                results.append(data)
+                continue
+            try:
+                results.append(self.decode(spec, path, data, object_id, user_id))
+            except CorruptObjectError as exc:
+                results.append(exc)
+        return results
+
+    def read_object(self, spec: ModelSpec, path: str, object_id: str, user_id: str) -> Any | None:
+        """The object stored at ``path``, checked as ``decode`` does; None when absent.
+
+        The hot path of a read by key and of a listing: one call for read and decode.
+        """
+        data = self.read(path)
+        if data is None:
+            return None
+        if path.endswith(spec.extension):
+            try:
+                obj = spec.decode(data)
+            except SchemaVersionError as exc:
+                raise SchemaVersionError(exc.found, exc.known, path) from None
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                raise CorruptObjectError(path, short_reason(exc)) from exc
+            if (
+                getattr(obj, spec.id_field) == object_id
+                and getattr(obj, spec.owner_field) == user_id
+            ):
+                return obj
+        return self.decode(spec, path, data, object_id, user_id)  # another codec, or a mismatch
 
     def read_token(self, path: str) -> tuple[bytes, str] | None:
         """The bytes at ``path`` and the token of that state, or None when nothing is there."""
@@ -395,6 +478,7 @@ class Engine:
             try:
                 tokens = backend.apply_conditional(files, deletes, expected)
             except ConflictError:
+                self.stats.conflicts += 1
                 raise
             except NotImplementedError:
                 raise SessionError(
@@ -423,6 +507,9 @@ class Engine:
                 error.unapplied = tuple(deletes)
                 raise error from exc
         self._marker_pending = False
+        # Whether this thread's last writes are published already (a volume's
+        # compare-and-swap commits): its session's commit then has nothing to do.
+        self._local.published = bool(expected) and backend.commits_conditional_writes
         stats = self.stats
         stats.writes += len(writes)
         stats.bytes_written += sum(map(len, writes.values()))
@@ -430,7 +517,16 @@ class Engine:
         return tokens
 
     def commit(self) -> None:
-        """Commit the backend. Raises CommitError if it fails."""
+        """Commit the backend. Raises CommitError if it fails.
+
+        When this thread's last flush was a compare-and-swap that the backend
+        committed itself (a volume), there is nothing left to publish: the
+        commit is counted, and no second round trip is made.
+        """
+        if getattr(self._local, "published", False):
+            self._local.published = False
+            self.stats.commits += 1
+            return
         try:
             self.backend.commit()
         except self._errors as exc:
@@ -453,7 +549,7 @@ class Engine:
         Raises TypeError for an override that is not a ReloadPolicy, a bool or None.
         """
         if reload is None:
-            if self._never_reload:
+            if self.never_reloads:
                 return False
             policy: ReloadPolicy | bool = self._reload_policy
         else:
@@ -472,6 +568,7 @@ class Engine:
     def delete_tree(self, prefix: str) -> int:
         """Remove a folder and everything below it (counted as deletes); return the files."""
         self.check_layout()
+        self._local.published = False
         try:
             count = self.backend.delete_tree(prefix)
         except self._errors as exc:
@@ -490,6 +587,7 @@ class Engine:
     def move(self, source: str, target: str) -> None:
         """Move a file (never over an existing one); FileExistsError when ``target`` exists."""
         self.check_layout()
+        self._local.published = False
         try:
             self.backend.move(source, target)
         except FileExistsError:
@@ -578,30 +676,6 @@ class Engine:
     def object_exists(self, spec: ModelSpec, path: str) -> bool:
         """Whether an object is stored at ``path`` (or in a previous codec's format)."""
         return any(self.exists(p) for p in [path, *self.layout.legacy_paths(spec, path)])
-
-
-def _unreadable(exc: OSError, reading: bool) -> str | None:
-    """Why a path holds no readable object file, when that is what the error says."""
-    if isinstance(exc, SymlinkError):
-        return f"a symbolic link stands at {exc.path}; volstore never follows one below the root"
-    if isinstance(exc, NotRegularFileError):
-        return f"a {exc.kind} stands where an object file should be; it is never opened"
-    if isinstance(exc, FileTooLargeError):
-        return (
-            f"the file is {exc.size} bytes, more than the store's limit of {exc.limit} "
-            "(max_object_bytes); it was not read"
-        )
-    if isinstance(exc, IsADirectoryError):
-        return "a folder stands where an object file should be"
-    if isinstance(exc, NotADirectoryError):
-        return "a file stands where a folder of this path should be"
-    if exc.errno == errno.ENXIO:  # opening a socket, or a device with no driver
-        return "a socket or device stands where an object file should be; it is never read"
-    if exc.errno == errno.ELOOP:
-        return "a symbolic link stands on this path; volstore never follows one below the root"
-    if reading and isinstance(exc, PermissionError):
-        return f"the file cannot be read: {exc.strerror}"
-    return None
 
 
 __all__ = [

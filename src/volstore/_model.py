@@ -84,8 +84,14 @@ class ModelSpec:
             return adapter_for_attrs(self.cls)
         return TypeAdapter(self.cls)
 
-    @property
+    @functools.cached_property
+    def flat(self) -> bool:
+        """Whether objects live in one folder per user (no time buckets)."""
+        return self.time_field is None
+
+    @functools.cached_property
     def extension(self) -> str:
+        """The file extension of the model's codec (``.json``)."""
         return self.codec.extension
 
     @functools.cached_property
