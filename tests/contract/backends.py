@@ -8,6 +8,8 @@ and returns a fresh backend. Five configurations:
 - ``mounted``: MountedVolumeBackend in an emulated container (no background commits).
 - ``mounted-bg``: the same with background commits every 20 ms racing the tests.
 - ``remote``: RemoteVolumeBackend through the emulated client API.
+- ``s3``: S3Backend on a fresh prefix of the session's SeaweedFS server (a real
+  S3-compatible server; see tests/_seaweedfs.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import volstore
+from tests._seaweedfs import fresh_backend
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.backends.modal_remote import RemoteVolumeBackend
 from volstore.testing import VolumeEmulator
@@ -48,10 +51,17 @@ def remote(tmp: Path, stack: ExitStack) -> volstore.Backend:
     return RemoteVolumeBackend(volume)
 
 
+def s3(tmp: Path, stack: ExitStack) -> volstore.Backend:
+    backend = fresh_backend()
+    stack.callback(backend.close)
+    return backend
+
+
 FACTORIES: dict[str, Factory] = {
     "memory": memory,
     "local": local,
     "mounted": _mounted(None),
     "mounted-bg": _mounted(0.02),
     "remote": remote,
+    "s3": s3,
 }

@@ -117,6 +117,7 @@ _STATEFUL_SETTINGS = {
     "mounted": 15,
     "mounted-bg": 10,
     "remote": 15,
+    "s3": 15,
 }
 
 for _name, _examples in _STATEFUL_SETTINGS.items():
