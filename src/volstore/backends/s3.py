@@ -46,10 +46,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
-from typing import Any, ClassVar, Literal, TypeVar
+from functools import partial, wraps
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
-from .._errors import ConflictError, VolstoreError
+from .._errors import BackendError, ConflictError, VolstoreError, short_reason
 from .._keys import check_relative_path
 from ._base import Backend, Entry, FileTooLargeError, check_expected
 
@@ -65,7 +65,14 @@ class S3UnavailableError(VolstoreError, ImportError):
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
 except ImportError as _exc:  # the optional extra is missing: S3Backend() says how to add it
     _MISSING: ImportError | None = _exc
     _STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError,)
@@ -85,11 +92,13 @@ WRITE_ID = "volstore-write"
 """User metadata on each conditional PUT: a unique id, so a retried PUT knows its own write."""
 
 _DELETE_CHUNK = 1000  # keys per DeleteObjects request (the S3 limit)
+_LIST_PAGE = 1000  # keys per ListObjectsV2 page (the S3 maximum)
 _CONFLICT_RETRIES = 8  # 409 ConditionalRequestConflict: attempts before giving up
 _CONFLICT_BACKOFF = 0.05  # seconds, doubled per attempt, with full jitter
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _sessions: dict[str | None, Any] = {}  # boto3 sessions by profile (clients are made under the lock)
 _sessions_lock = threading.Lock()
@@ -147,6 +156,45 @@ def _precondition_failed(exc: BaseException) -> bool:
 def _content_type(path: str) -> str:
     # What a browser or a CloudBucketMount reader sees; the backend never reads it back.
     return "application/json" if path.endswith(".json") else "application/octet-stream"
+
+
+# Error codes that say the bucket cannot be used at all (not that one object is missing).
+_ACCESS_CODES = {
+    "AccessDenied": "access denied",
+    "AllAccessDisabled": "access denied",
+    "InvalidAccessKeyId": "the access key is not known to the server",
+    "SignatureDoesNotMatch": "the secret key does not match the access key",
+    "ExpiredToken": "the session token has expired",
+    "InvalidToken": "the session token is not valid",
+    "NoSuchBucket": "no such bucket",
+    "PermanentRedirect": "the bucket is in another region (give region=)",
+    "AuthorizationHeaderMalformed": "the bucket is in another region (give region=)",
+    "IllegalLocationConstraintException": "the bucket is in another region (give region=)",
+}
+
+
+class S3AccessError(BackendError):
+    """The bucket cannot be used: credentials, permission, bucket name, region or endpoint.
+
+    Raised by any call, so that such a failure never reads as "no object" nor
+    as bad stored data; ``__cause__`` holds boto3's error.
+    """
+
+
+def _storage_call(method: F) -> F:
+    """Turn failures of access to the bucket into S3AccessError (see ``S3Backend._access``)."""
+
+    @wraps(method)
+    def call(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            error = self._access(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    return cast(F, call)
 
 
 class S3BatchError(OSError):
@@ -332,6 +380,7 @@ class S3Backend(Backend):
 
     # -- reads --------------------------------------------------------------------------------
 
+    @_storage_call
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         """The object's bytes; FileNotFoundError when there is none (one GET).
 
@@ -341,6 +390,7 @@ class S3Backend(Backend):
         """
         return self._get(path, limit)[0]
 
+    @_storage_call
     def read_token(self, path: str, *, limit: int | None = None) -> tuple[bytes, str]:
         """The object's bytes and its ETag, from one GET."""
         return self._get(path, limit)
@@ -377,6 +427,7 @@ class S3Backend(Backend):
         found = self._head(path)
         return None if found is None else found[0]
 
+    @_storage_call
     def exists(self, path: str) -> bool:
         """Whether an object is stored at ``path`` (one HEAD; one more LIST when there is none).
 
@@ -392,6 +443,7 @@ class S3Backend(Backend):
         response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=folder_key, MaxKeys=1)
         return bool(response.get("KeyCount") or response.get("Contents"))
 
+    @_storage_call
     def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
         """The objects and sub-folders directly under ``prefix``: one paged LIST with "/"."""
         base = self._folder_key(prefix)
@@ -420,7 +472,7 @@ class S3Backend(Backend):
         if delimiter:
             options["Delimiter"] = delimiter
         paginator = self.client.get_paginator("list_objects_v2")
-        yield from paginator.paginate(**options)
+        yield from paginator.paginate(**options, PaginationConfig={"PageSize": _LIST_PAGE})
 
     def _keys_below(self, prefix: str) -> builtins.list[str]:
         """Every object key below the folder ``prefix`` (folder markers left out): a flat LIST."""
@@ -432,6 +484,7 @@ class S3Backend(Backend):
             if not item["Key"].endswith("/")
         ]
 
+    @_storage_call
     def walk(self, prefix: str) -> Iterator[str]:
         """Every file below ``prefix``: one flat, paged LIST instead of one per folder.
 
@@ -445,10 +498,11 @@ class S3Backend(Backend):
             path = key[cut:]
             if not any(part[:1] == "." for part in path[start:].split("/")):
                 paths.append(path)
-        yield from sorted(paths, key=lambda p: p.split("/"))
+        return iter(sorted(paths, key=lambda p: p.split("/")))
 
     # -- writes -------------------------------------------------------------------------------
 
+    @_storage_call
     def write_batch(self, files: Mapping[str, bytes]) -> None:
         """PUT every file, in parallel (each object atomic; on a failure, the rest skipped)."""
         keys = [(self._key(path), path) for path in files]
@@ -464,6 +518,7 @@ class S3Backend(Backend):
         )
         return response
 
+    @_storage_call
     def delete_batch(self, paths: Iterable[str]) -> None:
         """Delete the objects (absent ones are fine): DeleteObjects, 1,000 keys a request."""
         keys = sorted({self._key(path) for path in paths})
@@ -501,6 +556,7 @@ class S3Backend(Backend):
         if failures:
             raise S3BatchError(failures)
 
+    @_storage_call
     def delete_tree(self, prefix: str) -> int:
         """Delete every object below ``prefix`` (hidden ones too) and its folder markers."""
         keys = self._keys_below(prefix)
@@ -518,6 +574,7 @@ class S3Backend(Backend):
             self._delete_one(depth_first)
         return len(keys)
 
+    @_storage_call
     def remove_empty_folder(self, path: str) -> bool:
         """Remove a folder that holds nothing; return whether one was removed.
 
@@ -542,6 +599,7 @@ class S3Backend(Backend):
         keys = [item["Key"] for item in response.get("Contents") or ()]
         return keys == [base]
 
+    @_storage_call
     def move(self, source: str, target: str) -> None:
         """Copy ``source`` to ``target`` on the server (``If-None-Match: *``), then delete it.
 
@@ -574,6 +632,7 @@ class S3Backend(Backend):
 
     # -- compare-and-swap ---------------------------------------------------------------------
 
+    @_storage_call
     def apply_conditional(
         self,
         writes: Mapping[str, bytes],
@@ -659,6 +718,25 @@ class S3Backend(Backend):
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # -- the rest -----------------------------------------------------------------------------
+
+    def _access(self, exc: BaseException) -> S3AccessError | None:
+        """The S3AccessError for a failure that says the bucket cannot be used, else None."""
+        where = self.describe()
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            return S3AccessError(
+                f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or pass them)"
+            )
+        if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+            return S3AccessError(f"{where}: cannot reach the server: {short_reason(exc)}")
+        if isinstance(exc, ClientError):
+            code, status = _code(exc), _status(exc)
+            reason = _ACCESS_CODES.get(code)
+            if reason is None and status in (401, 403):
+                reason = "access denied"  # a HEAD's answer has no code
+            if reason is not None:
+                return S3AccessError(f"{where}: {reason} ({short_reason(exc)})")
+        return None
 
     def close(self) -> None:
         """Stop the pool's threads and close the client's connections."""
