@@ -103,6 +103,8 @@ def s3_store(
     addressing_style: AddressingStyle | None = None,
     max_concurrency: int = DEFAULT_CONCURRENCY,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
     client: Any = None,
     **store_options: Any,
 ) -> Store:
@@ -122,6 +124,8 @@ def s3_store(
         addressing_style=addressing_style,
         max_concurrency=max_concurrency,
         max_attempts=max_attempts,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         client=client,
     )
     return Store(backend, **store_options)

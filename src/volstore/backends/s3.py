@@ -64,6 +64,8 @@ class S3UnavailableError(VolstoreError, ImportError):
 
 try:
     import boto3
+    import botocore.loaders
+    import botocore.session
     from botocore.config import Config
     from botocore.exceptions import (
         BotoCoreError,
@@ -100,8 +102,8 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_sessions: dict[str | None, Any] = {}  # boto3 sessions by profile (clients are made under the lock)
-_sessions_lock = threading.Lock()
+_loader: Any = None  # botocore's loader of service models, shared by every client made here
+_loader_lock = threading.Lock()
 
 
 def check_bucket_name(bucket: str) -> str:
@@ -278,7 +280,10 @@ class S3Backend(Backend):
         self._given_client = client
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._client: Any = client if client is not None else self._make_client()
+        try:
+            self._client: Any = client if client is not None else self._make_client()
+        except BotoCoreError as exc:  # a profile that is not configured, say
+            raise S3AccessError(f"{self.describe()}: {short_reason(exc)}") from exc
         self._pool: ThreadPoolExecutor | None = None
         self._multi_delete = True  # False once the server said it has no DeleteObjects
 
@@ -293,12 +298,15 @@ class S3Backend(Backend):
             connect_timeout=s["connect_timeout"],
             read_timeout=s["read_timeout"],
         )
-        with _sessions_lock:
-            # One boto3 session per profile: a new session parses S3's service model
-            # again (a quarter of a second); its clients are independent.
-            session = _sessions.get(s["profile"])
-            if session is None:
-                session = _sessions[s["profile"]] = boto3.session.Session(profile_name=s["profile"])
+        with _loader_lock:
+            # A fresh session reads the environment and profiles now (credentials too);
+            # the shared loader keeps S3's parsed service model (a tenth of a second).
+            global _loader
+            if _loader is None:
+                _loader = botocore.loaders.create_loader()
+            core = botocore.session.get_session()
+            core.register_component("data_loader", _loader)
+            session = boto3.session.Session(botocore_session=core, profile_name=s["profile"])
             return session.client(
                 "s3",
                 endpoint_url=s["endpoint_url"],
