@@ -143,6 +143,7 @@ CONCRETE_BACKENDS = {
     "volstore.backends.modal_mounted",
     "volstore.backends.modal_remote",
     "volstore.backends.s3",
+    "volstore.backends._s3_client",
     "volstore.backends._fs",
 }
 
@@ -192,8 +193,8 @@ def external_imports_of(path: Path) -> set[str]:
     ("client", "adapters"),
     [
         ("modal", {"volstore.modal"}),
-        ("boto3", {"volstore.backends.s3", "volstore.testing.seaweedfs"}),
-        ("botocore", {"volstore.backends.s3"}),
+        ("boto3", {"volstore.backends._s3_client", "volstore.testing.seaweedfs"}),
+        ("botocore", {"volstore.backends._s3_client"}),
     ],
 )
 def test_optional_clients_are_imported_by_their_adapter_only(

@@ -576,7 +576,7 @@ def test_boto3_missing_exit_3_with_the_install_hint(
 ) -> None:
     import volstore.backends.s3
 
-    monkeypatch.setattr(volstore.backends.s3, "_MISSING", ImportError("No module named 'boto3'"))
+    monkeypatch.setattr(volstore.backends.s3, "MISSING", ImportError("No module named 'boto3'"))
     result = invoke("--s3", fresh_url(), "ls")
     assert result.exit_code == 3
     assert result.stderr == f"error: {volstore.backends.s3.INSTALL_HINT}\n"

@@ -27,6 +27,7 @@ from .backends.s3 import (
     DEFAULT_MAX_ATTEMPTS,
     INSTALL_HINT,
     AddressingStyle,
+    S3AccessError,
     S3Backend,
     S3UnavailableError,
     check_bucket_name,
@@ -133,6 +134,7 @@ def s3_store(
 
 __all__ = [
     "INSTALL_HINT",
+    "S3AccessError",
     "S3Backend",
     "S3UnavailableError",
     "parse_s3_url",

@@ -39,148 +39,49 @@ from __future__ import annotations
 import builtins
 import errno
 import os
-import random
-import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial, wraps
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
-from .._errors import BackendError, ConflictError, VolstoreError, short_reason
+from .._errors import ConflictError, short_reason
 from .._keys import check_relative_path
 from ._base import Backend, Entry, FileTooLargeError, check_expected
-
-INSTALL_HINT = (
-    "volstore's S3 backend needs boto3: pip install 'volstore[s3]' (or pip install boto3)"
+from ._s3_client import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    INSTALL_HINT,
+    MISSING,
+    STORAGE_ERRORS,
+    WRITE_ID,
+    AddressingStyle,
+    BotoCoreError,
+    ClientError,
+    S3AccessError,
+    S3BatchError,
+    S3UnavailableError,
+    access_error,
+    backoff,
+    check_bucket_name,
+    code_of,
+    content_type,
+    etag_of,
+    is_no_such_key,
+    is_precondition_failed,
+    make_client,
+    normalize_prefix,
+    status_of,
+    was_retried,
 )
-
-
-class S3UnavailableError(VolstoreError, ImportError):
-    """The ``boto3`` package (volstore's S3 client) is not installed."""
-
-
-try:
-    import boto3
-    import botocore.loaders
-    import botocore.session
-    from botocore.config import Config
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        PartialCredentialsError,
-    )
-except ImportError as _exc:  # the optional extra is missing: S3Backend() says how to add it
-    _MISSING: ImportError | None = _exc
-    _STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError,)
-else:
-    _MISSING = None
-    _STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
-
-AddressingStyle = Literal["auto", "path", "virtual"]
-
-DEFAULT_CONCURRENCY = 32
-"""Requests one backend has in flight at most (uploads, checks, deletes)."""
-
-DEFAULT_MAX_ATTEMPTS = 8
-"""Attempts per request for throttling and transient failures (botocore's standard mode)."""
-
-WRITE_ID = "volstore-write"
-"""User metadata on each conditional PUT: a unique id, so a retried PUT knows its own write."""
 
 _DELETE_CHUNK = 1000  # keys per DeleteObjects request (the S3 limit)
 _LIST_PAGE = 1000  # keys per ListObjectsV2 page (the S3 maximum)
 _CONFLICT_RETRIES = 8  # 409 ConditionalRequestConflict: attempts before giving up
-_CONFLICT_BACKOFF = 0.05  # seconds, doubled per attempt, with full jitter
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-_loader: Any = None  # botocore's loader of service models, shared by every client made here
-_loader_lock = threading.Lock()
-
-
-def check_bucket_name(bucket: str) -> str:
-    """Raise ValueError unless ``bucket`` is a valid S3 bucket name (3-63 characters, ...)."""
-    if not isinstance(bucket, str) or not _BUCKET_NAME.match(bucket) or ".." in bucket:
-        raise ValueError(
-            f"{bucket!r} is not a valid S3 bucket name: 3 to 63 characters of lowercase "
-            "letters, digits, dots and hyphens, starting and ending with a letter or digit"
-        )
-    return bucket
-
-
-def normalize_prefix(prefix: str) -> str:
-    """The key prefix without leading/trailing slashes ("" for the bucket's root).
-
-    Raises InvalidKeyError for a prefix that is not a clean relative path.
-    """
-    prefix = prefix.strip("/")
-    return check_relative_path(prefix) if prefix else ""
-
-
-def _etag(value: str) -> str:
-    # Servers quote ETags in headers but some (SeaweedFS's CopyObject) not in XML bodies.
-    return value if value.startswith(('"', "W/")) else f'"{value}"'
-
-
-def _status(exc: BaseException) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code") or "")
-
-
-def _retried(exc: BaseException) -> bool:
-    """Whether botocore sent the request more than once (an earlier attempt may have landed)."""
-    response = getattr(exc, "response", None) or {}
-    return bool(response.get("ResponseMetadata", {}).get("RetryAttempts"))
-
-
-def _no_such_key(exc: BaseException) -> bool:
-    # A HEAD has no body, so its 404 has no code; a missing bucket is never "no such key".
-    return _status(exc) == 404 and _code(exc) != "NoSuchBucket"
-
-
-def _precondition_failed(exc: BaseException) -> bool:
-    return _status(exc) == 412 or _code(exc) == "PreconditionFailed"
-
-
-def _content_type(path: str) -> str:
-    # What a browser or a CloudBucketMount reader sees; the backend never reads it back.
-    return "application/json" if path.endswith(".json") else "application/octet-stream"
-
-
-# Error codes that say the bucket cannot be used at all (not that one object is missing).
-_ACCESS_CODES = {
-    "AccessDenied": "access denied",
-    "AllAccessDisabled": "access denied",
-    "InvalidAccessKeyId": "the access key is not known to the server",
-    "SignatureDoesNotMatch": "the secret key does not match the access key",
-    "ExpiredToken": "the session token has expired",
-    "InvalidToken": "the session token is not valid",
-    "NoSuchBucket": "no such bucket",
-    "PermanentRedirect": "the bucket is in another region (give region=)",
-    "AuthorizationHeaderMalformed": "the bucket is in another region (give region=)",
-    "IllegalLocationConstraintException": "the bucket is in another region (give region=)",
-}
-
-
-class S3AccessError(BackendError):
-    """The bucket cannot be used: credentials, permission, bucket name, region or endpoint.
-
-    Raised by any call, so that such a failure never reads as "no object" nor
-    as bad stored data; ``__cause__`` holds boto3's error.
-    """
 
 
 def _storage_call(method: F) -> F:
@@ -191,22 +92,12 @@ def _storage_call(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except (ClientError, BotoCoreError) as exc:
-            error = self._access(exc)
+            error = access_error(exc, self.describe())
             if error is None:
                 raise
             raise error from exc
 
     return cast(F, call)
-
-
-class S3BatchError(OSError):
-    """Some keys of a DeleteObjects request were not deleted (the server named them)."""
-
-    def __init__(self, failures: Sequence[tuple[str, str]]) -> None:
-        shown = "; ".join(f"{key}: {reason}" for key, reason in failures[:3])
-        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
-        super().__init__(f"{len(failures)} object(s) not deleted: {shown}{more}")
-        self.failures = list(failures)
 
 
 class S3Backend(Backend):
@@ -231,7 +122,7 @@ class S3Backend(Backend):
     """
 
     may_hold_temporary_files = False  # a PUT is atomic per object: no temporary files
-    storage_errors: ClassVar[tuple[type[BaseException], ...]] = _STORAGE_ERRORS
+    storage_errors: ClassVar[tuple[type[BaseException], ...]] = STORAGE_ERRORS
 
     def __init__(
         self,
@@ -251,8 +142,8 @@ class S3Backend(Backend):
         read_timeout: float = 60.0,
         client: Any = None,
     ) -> None:
-        if _MISSING is not None:
-            raise S3UnavailableError(INSTALL_HINT) from _MISSING
+        if MISSING is not None:
+            raise S3UnavailableError(INSTALL_HINT) from MISSING
         self.bucket = check_bucket_name(bucket)
         self.prefix = normalize_prefix(prefix)
         self._root = f"{self.prefix}/" if self.prefix else ""
@@ -265,6 +156,13 @@ class S3Backend(Backend):
                 f"addressing_style must be 'auto', 'path' or 'virtual', not {addressing_style!r}"
             )
         self.max_concurrency = max_concurrency
+        # boto3 reads these itself; known here too, for the addressing style and describe().
+        endpoint_url = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
         self._settings: dict[str, Any] = {
             "endpoint_url": endpoint_url,
             "region": region,
@@ -281,41 +179,15 @@ class S3Backend(Backend):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         try:
-            self._client: Any = client if client is not None else self._make_client()
+            self._client: Any = (
+                client if client is not None else make_client(self._settings, self.max_concurrency)
+            )
         except BotoCoreError as exc:  # a profile that is not configured, say
             raise S3AccessError(f"{self.describe()}: {short_reason(exc)}") from exc
         self._pool: ThreadPoolExecutor | None = None
         self._multi_delete = True  # False once the server said it has no DeleteObjects
 
     # -- the client and the thread pool ------------------------------------------------------
-
-    def _make_client(self) -> Any:
-        s = self._settings
-        config = Config(
-            retries={"mode": "standard", "max_attempts": s["max_attempts"]},
-            max_pool_connections=self.max_concurrency + 4,
-            s3={"addressing_style": s["addressing_style"]},
-            connect_timeout=s["connect_timeout"],
-            read_timeout=s["read_timeout"],
-        )
-        with _loader_lock:
-            # A fresh session reads the environment and profiles now (credentials too);
-            # the shared loader keeps S3's parsed service model (a tenth of a second).
-            global _loader
-            if _loader is None:
-                _loader = botocore.loaders.create_loader()
-            core = botocore.session.get_session()
-            core.register_component("data_loader", _loader)
-            session = boto3.session.Session(botocore_session=core, profile_name=s["profile"])
-            return session.client(
-                "s3",
-                endpoint_url=s["endpoint_url"],
-                region_name=s["region"],
-                aws_access_key_id=s["access_key_id"],
-                aws_secret_access_key=s["secret_access_key"],
-                aws_session_token=s["session_token"],
-                config=config,
-            )
 
     @property
     def client(self) -> Any:
@@ -325,13 +197,12 @@ class S3Backend(Backend):
         return self._client
 
     def _after_fork(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pool = None  # the parent's threads do not exist here
-            if self._given_client is None:
-                self._client = self._make_client()
-            self._pid = os.getpid()
+        # The child runs one thread now; the parent's lock may have been held at the fork.
+        self._lock = threading.Lock()
+        self._pool = None  # the parent's threads do not exist here
+        if self._given_client is None:
+            self._client = make_client(self._settings, self.max_concurrency)
+        self._pid = os.getpid()
 
     @property
     def endpoint_url(self) -> str:
@@ -408,7 +279,7 @@ class S3Backend(Backend):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _no_such_key(exc):
+            if is_no_such_key(exc):
                 raise FileNotFoundError(errno.ENOENT, "no such object", path) from None
             raise
         body = response["Body"]
@@ -419,17 +290,17 @@ class S3Backend(Backend):
             data: bytes = body.read()
         finally:
             body.close()
-        return data, _etag(response["ETag"])
+        return data, etag_of(response["ETag"])
 
     def _head(self, path: str) -> tuple[str, dict[str, str]] | None:
         """The ETag and user metadata of the object at ``path``; None when there is none."""
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=self._key(path))
         except ClientError as exc:
-            if _no_such_key(exc):
+            if is_no_such_key(exc):
                 return None
             raise
-        return _etag(response["ETag"]), dict(response.get("Metadata") or {})
+        return etag_of(response["ETag"]), dict(response.get("Metadata") or {})
 
     def _head_token(self, path: str) -> str | None:
         found = self._head(path)
@@ -521,7 +392,7 @@ class S3Backend(Backend):
             Bucket=self.bucket,
             Key=key,
             Body=bytes(data),
-            ContentType=_content_type(path),
+            ContentType=content_type(path),
             **conditions,
         )
         return response
@@ -543,7 +414,7 @@ class S3Backend(Backend):
             self._parallel([partial(self._delete_many, c) for c in chunks])
         except ClientError as exc:
             # GCS's XML API and some gateways have no multi-object delete.
-            if _code(exc) != "NotImplemented" and _status(exc) != 501:
+            if code_of(exc) != "NotImplemented" and status_of(exc) != 501:
                 raise
             self._multi_delete = False
             self._parallel([partial(self._delete_one, k) for k in keys])
@@ -578,8 +449,11 @@ class S3Backend(Backend):
             while len(folder) >= len(base):
                 folders.add(folder + "/")
                 folder = folder.rpartition("/")[0]
-        for depth_first in sorted(folders, key=lambda f: (-f.count("/"), f)):
-            self._delete_one(depth_first)
+        by_depth: dict[int, builtins.list[str]] = {}
+        for folder in folders:
+            by_depth.setdefault(folder.count("/"), []).append(folder)
+        for depth in sorted(by_depth, reverse=True):  # a folder empties after its sub-folders
+            self._parallel([partial(self._delete_one, f) for f in sorted(by_depth[depth])])
         return len(keys)
 
     @_storage_call
@@ -626,16 +500,16 @@ class S3Backend(Backend):
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            if _precondition_failed(exc):
+            if is_precondition_failed(exc):
                 raise FileExistsError(errno.EEXIST, "an object is stored here", target) from None
-            if _no_such_key(exc):
+            if is_no_such_key(exc):
                 raise FileNotFoundError(errno.ENOENT, "no such object", source) from None
             raise
-        copied = _etag(response["CopyObjectResult"]["ETag"])
+        copied = etag_of(response["CopyObjectResult"]["ETag"])
         try:
             self.client.delete_object(Bucket=self.bucket, Key=source_key, IfMatch=copied)
         except ClientError as exc:
-            if not (_precondition_failed(exc) or _no_such_key(exc)):
+            if not (is_precondition_failed(exc) or is_no_such_key(exc)):
                 raise
 
     # -- compare-and-swap ---------------------------------------------------------------------
@@ -693,17 +567,17 @@ class S3Backend(Backend):
             try:
                 response = self._put(key, path, data, Metadata={WRITE_ID: write_id}, **condition)
             except ClientError as exc:
-                if _status(exc) == 409 and attempt + 1 < _CONFLICT_RETRIES:
-                    _backoff(attempt)  # another conditional write to this key is in flight
+                if status_of(exc) == 409 and attempt + 1 < _CONFLICT_RETRIES:
+                    backoff(attempt)  # another conditional write to this key is in flight
                     continue
-                if not (_precondition_failed(exc) or _no_such_key(exc)):
+                if not (is_precondition_failed(exc) or is_no_such_key(exc)):
                     raise
                 stored = self._head(path)
                 if stored is not None and stored[1].get(WRITE_ID) == write_id:
                     # An earlier attempt of this very PUT landed and its answer was lost.
                     return stored[0]
                 raise ConflictError(path, token, None if stored is None else stored[0]) from None
-            return _etag(response["ETag"])
+            return etag_of(response["ETag"])
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _delete_if(self, path: str, token: str) -> None:
@@ -713,38 +587,19 @@ class S3Backend(Backend):
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=token)
             except ClientError as exc:
-                if _status(exc) == 409 and attempt + 1 < _CONFLICT_RETRIES:
-                    _backoff(attempt)
+                if status_of(exc) == 409 and attempt + 1 < _CONFLICT_RETRIES:
+                    backoff(attempt)
                     continue
-                if not (_precondition_failed(exc) or _no_such_key(exc)):
+                if not (is_precondition_failed(exc) or is_no_such_key(exc)):
                     raise
                 found = self._head_token(path)
-                if found is None and (attempt > 0 or _retried(exc)):
+                if found is None and (attempt > 0 or was_retried(exc)):
                     return  # gone: an earlier attempt of this DELETE removed it
                 raise ConflictError(path, token, found) from None
             return
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # -- the rest -----------------------------------------------------------------------------
-
-    def _access(self, exc: BaseException) -> S3AccessError | None:
-        """The S3AccessError for a failure that says the bucket cannot be used, else None."""
-        where = self.describe()
-        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return S3AccessError(
-                f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or pass them)"
-            )
-        if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-            return S3AccessError(f"{where}: cannot reach the server: {short_reason(exc)}")
-        if isinstance(exc, ClientError):
-            code, status = _code(exc), _status(exc)
-            reason = _ACCESS_CODES.get(code)
-            if reason is None and status in (401, 403):
-                reason = "access denied"  # a HEAD's answer has no code
-            if reason is not None:
-                return S3AccessError(f"{where}: {reason} ({short_reason(exc)})")
-        return None
 
     def close(self) -> None:
         """Stop the pool's threads and close the client's connections."""
@@ -764,16 +619,13 @@ class S3Backend(Backend):
         return f"S3Backend({self.describe()})"
 
 
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, _CONFLICT_BACKOFF * 2**attempt))
-
-
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "INSTALL_HINT",
     "WRITE_ID",
     "AddressingStyle",
+    "S3AccessError",
     "S3Backend",
     "S3BatchError",
     "S3UnavailableError",
