@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -216,6 +216,19 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
+def _remove_sockets(ports: Iterable[int]) -> None:
+    """Remove the Unix sockets the server made in the temporary folder, named by its ports.
+
+    A stop that had to kill the server leaves them behind otherwise.
+    """
+    folders = {Path(tempfile.gettempdir()), Path("/tmp")}
+    for folder in folders:
+        for port in ports:
+            for socket_file in folder.glob(f"seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    socket_file.unlink()
+
+
 @contextlib.contextmanager
 def seaweedfs_server(
     data_dir: str | os.PathLike[str] | None = None,
@@ -296,6 +309,7 @@ def seaweedfs_server(
     finally:
         _stop(process, stop_timeout if stop_timeout is not None else 1.0 if temporary else 20.0)
         log.close()
+        _remove_sockets(ports.values())
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
 
