@@ -449,6 +449,15 @@ def test_delete_tree_leaves_no_empty_folder(backend: S3Backend) -> None:
     assert [e.name for e in backend.list("", hidden=True)] == ["e"]
 
 
+def test_delete_tree_of_the_root_empties_a_bucket(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.create_bucket()
+    backend = seaweedfs.backend(f"s3://{bucket}")
+    backend.write_batch({"a.json": b"", "d/x/b.json": b"", ".marker": b""})
+    assert backend.delete_tree("") == 3
+    assert backend.list("", hidden=True) == []
+    backend.close()
+
+
 def test_a_move_keeps_a_source_rewritten_after_the_copy(backend: S3Backend) -> None:
     backend.write_batch({"t/a.json": b"old", "t/b.json": b"b"})
     with pytest.raises(FileExistsError):

@@ -442,11 +442,11 @@ class S3Backend(Backend):
         self._delete_keys(keys)
         # File-system-backed servers (SeaweedFS) keep emptied folders as "folder/" entries;
         # deleting one that is empty removes it, and is a no-op anywhere else.
-        base = self._folder_key(prefix)
-        folders = {base}
+        base = self._folder_key(prefix)  # "" for the bucket's root: no marker of its own
+        folders = {base} if base else set()
         for key in keys:
             folder = key.rpartition("/")[0]
-            while len(folder) >= len(base):
+            while folder and len(folder) >= len(base):
                 folders.add(folder + "/")
                 folder = folder.rpartition("/")[0]
         by_depth: dict[int, builtins.list[str]] = {}
