@@ -140,10 +140,10 @@ def _main(
         str | None,
         typer.Option(
             "--s3",
-            metavar="s3://BUCKET/PREFIX",
+            metavar="URL",
             envvar=S3_ENV,
-            help="A store in S3-compatible object storage (instead of --root); credentials "
-            "come from the AWS environment variables or profiles.",
+            help="s3://BUCKET/PREFIX: a store in S3-compatible object storage (instead of "
+            "--root); credentials come from the AWS environment variables or profiles.",
         ),
     ] = None,
     endpoint_url: Annotated[
@@ -215,7 +215,8 @@ def _main(
             "--connect-timeout",
             metavar="SECONDS",
             min=0.1,
-            help="Seconds to wait for Modal to answer before giving up (exit code 3).",
+            help="Seconds to wait for Modal to answer, or to connect to the --s3 server, "
+            "before giving up (exit code 3).",
         ),
     ] = DEFAULT_CONNECT_TIMEOUT,
     verbose: Annotated[
