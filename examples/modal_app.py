@@ -65,10 +65,8 @@ def offline() -> None:
             "volstore-example", create_if_missing=True
         )
         reader_volume = type(emulated).from_name("volstore-example")
-        with (
-            emulated.mount(background_commit_interval=None) as writer_mount,
-            reader_volume.mount(background_commit_interval=None) as reader_mount,
-        ):
+        # Each mount is one container, with background commits on, as on Modal.
+        with emulated.mount() as writer_mount, reader_volume.mount() as reader_mount:
             writer_store = volstore.modal.volume_store(
                 emulated, mount_path=writer_mount.path, mode="mounted"
             )

@@ -93,6 +93,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_import_graph_is_read_whole() -> None:
     # The reader sees imports in functions and under TYPE_CHECKING, and relative ones.
     assert "volstore._engine" in GRAPH["volstore._tracker"]
+    assert "volstore._tracker" in GRAPH["volstore._direct"]
     assert "volstore._session" in GRAPH["volstore._store"]
     assert len(GRAPH) > 30
 
@@ -205,3 +206,8 @@ def test_optional_clients_are_imported_by_their_adapter_only(
     }
     assert users <= adapters, sorted(users - adapters)
     assert users, f"no module imports {client}: is the test still looking at the right thing?"
+
+
+def test_no_module_is_too_big_to_read_whole() -> None:
+    sizes = {module_name(p): len(p.read_text().splitlines()) for p in sorted(PACKAGE.rglob("*.py"))}
+    assert {name: size for name, size in sizes.items() if size > 700} == {}

@@ -30,6 +30,8 @@ def test_code_in_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
         pytest.skip("no runnable code on this page")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VOLSTORE_ROOT", str(tmp_path / "volstore-data"))
+    # The pages describe the emulator's defaults (commit never refreshes the view).
+    monkeypatch.delenv("VOLSTORE_EMULATOR_COMMIT_REFRESHES", raising=False)
     # A real module, so that annotations resolve as they would in a user's file.
     module = types.ModuleType(f"docs_{page.stem.replace('-', '_')}")
     monkeypatch.setitem(sys.modules, module.__name__, module)

@@ -399,7 +399,9 @@ def test_two_containers_see_each_others_data_only_after_commit_and_reload(
 
 
         def test_files(volstore_container):
-            a, b = volstore_container(), volstore_container()
+            # Without background commits, only a's explicit commit publishes.
+            a = volstore_container(background_commits=False)
+            b = volstore_container()
             (a.path / "f.txt").write_text("from a")
             b.reload()
             assert not (b.path / "f.txt").exists(), "not committed yet"
@@ -442,8 +444,53 @@ def test_two_containers_see_each_others_data_only_after_commit_and_reload(
                 assert time.monotonic() < deadline, "no background commit"
                 time.sleep(0.01)
                 b.reload()
+
+
+        def test_background_commits_are_on_by_default_as_on_modal(volstore_container):
+            import time
+            a, b = volstore_container(), volstore_container()
+            assert a.mount.background_commit_interval == 0.02
+            (a.path / "auto.txt").write_text("no commit() call")
+            deadline = time.monotonic() + 10
+            while not (b.path / "auto.txt").exists():
+                assert time.monotonic() < deadline, "no background commit"
+                time.sleep(0.01)
+                b.reload()
+
+
+        def test_background_commits_can_be_turned_off(volstore_container):
+            import time
+            a, b = volstore_container(background_commits=False), volstore_container()
+            assert a.mount.background_commit_interval is None
+            (a.path / "held.txt").write_text("until commit()")
+            time.sleep(0.1)  # several default intervals: nothing may publish it
+            b.reload()
+            assert not (b.path / "held.txt").exists()
+            a.commit()
+            b.reload()
+            assert (b.path / "held.txt").exists()
+
+
+        def test_commit_never_refreshes(volstore_container):
+            a = volstore_container(background_commits=False, commit_refreshes=False)
+            b = volstore_container(background_commits=False, commit_refreshes=False)
+            (a.path / "a.txt").write_text("a")
+            a.commit()
+            (b.path / "b.txt").write_text("b")
+            b.commit()
+            assert not (b.path / "a.txt").exists(), "only reload() brings in a's commit"
+            b.reload()
+            assert (b.path / "a.txt").exists()
+
+
+        def test_the_dict_fixture(volstore_dict, volstore_emulator):
+            assert volstore_dict.name == "test-dict"
+            assert volstore_dict.put("claim", "mine", skip_if_exists=True)
+            again = volstore_emulator.Dict.from_name("test-dict")
+            assert not again.put("claim", "yours", skip_if_exists=True)
+            assert again["claim"] == "mine"
         """,
-        passed=5,
+        passed=9,
     )
 
 
@@ -451,7 +498,8 @@ def test_containers_stop_last_started_first_and_commit(tmp_path: Path) -> None:
     emulator = VolumeEmulator(tmp_path / "emulator")
     volume = emulator.Volume.from_name("test-volume", create_if_missing=True)
     factory = ContainerFactory(emulator, volume)
-    first, second = factory(), factory()
+    # Only the exit commits publish here: background commits would race them.
+    first, second = factory(background_commits=False), factory(background_commits=False)
     (first.path / "f.txt").write_text("first")
     (second.path / "f.txt").write_text("second")
     factory.close()

@@ -7,6 +7,7 @@ from typing_extensions import assert_type
 
 import volstore
 from models import Profile, Schedule
+from volstore.testing import EmulatedUploadBatch, FileEntry, VolumeEmulator
 
 
 def check(store: volstore.Store) -> None:
@@ -33,3 +34,21 @@ class TypedNote:
 def check_attrs_ids() -> None:
     assert_type(TypedNote(user_id="ada", text="t").id, str)
     assert_type(TypedNote(id="n1", user_id="ada", text="t").id, str)
+
+
+def check_emulator(emulator: VolumeEmulator) -> None:
+    """The emulated methods keep their types, blocking and ``.aio``."""
+    volume = emulator.Volume.from_name("v", create_if_missing=True)
+    assert_type(volume.listdir("/"), list[FileEntry])
+    assert_type(list(volume.iterdir("/")), list[FileEntry])
+    with volume.batch_upload() as batch:
+        assert_type(batch, EmulatedUploadBatch)
+    d = emulator.Dict.from_name("d", create_if_missing=True)
+    assert_type(d.put("k", 1, skip_if_exists=True), bool)
+
+    async def use() -> None:
+        assert_type(await volume.listdir.aio("/"), list[FileEntry])
+        assert_type([e async for e in volume.iterdir.aio("/")], list[FileEntry])
+        assert_type(await d.put.aio("k", 1, skip_if_exists=True), bool)
+        async with volume.batch_upload.aio() as upload:
+            assert_type(upload, EmulatedUploadBatch)

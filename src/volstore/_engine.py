@@ -98,7 +98,8 @@ class Stats:
     """Counters of backend operations (a store's since it opened; a session's own).
 
     Tests and benchmarks read them: how many files were read, written and
-    deleted, how often the backend was committed, reloaded and listed.
+    deleted, how often the backend was committed, reloaded and listed, and how
+    many conditional writes met a conflict.
     """
 
     reads: int = 0
@@ -109,6 +110,7 @@ class Stats:
     lists: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    conflicts: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -177,7 +179,7 @@ class Engine:
         if not isinstance(policy, ReloadPolicy):
             raise TypeError(f"reload policy must be a ReloadPolicy, not {policy!r}")
         self._reload_policy = policy
-        self._never_reload = policy.mode == "never"
+        self.never_reloads = policy.mode == "never"
 
     # -- models ------------------------------------------------------------------------
 
@@ -311,6 +313,28 @@ class Engine:
         stats.bytes_read += len(data)
         return data
 
+    def read_object(self, spec: ModelSpec, path: str, object_id: str, user_id: str) -> Any | None:
+        """The object stored at ``path``, checked as ``decode`` does; None when absent.
+
+        The hot path of a read by key and of a listing: one call for read and decode.
+        """
+        data = self.read(path)
+        if data is None:
+            return None
+        if path.endswith(spec.extension):
+            try:
+                obj = spec.decode(data)
+            except SchemaVersionError as exc:
+                raise SchemaVersionError(exc.found, exc.known, path) from None
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                raise CorruptObjectError(path, short_reason(exc)) from exc
+            if (
+                getattr(obj, spec.id_field) == object_id
+                and getattr(obj, spec.owner_field) == user_id
+            ):
+                return obj
+        return self.decode(spec, path, data, object_id, user_id)  # another codec, or a mismatch
+
     def read_token(self, path: str) -> tuple[bytes, str] | None:
         """The bytes at ``path`` and the token of that state, or None when nothing is there."""
         if not self._layout_checked:
@@ -384,6 +408,7 @@ class Engine:
             try:
                 tokens = backend.apply_conditional(files, deletes, expected)
             except ConflictError:
+                self.stats.conflicts += 1
                 raise
             except NotImplementedError:
                 raise SessionError(
@@ -442,7 +467,7 @@ class Engine:
         Raises TypeError for an override that is not a ReloadPolicy, a bool or None.
         """
         if reload is None:
-            if self._never_reload:
+            if self.never_reloads:
                 return False
             policy: ReloadPolicy | bool = self._reload_policy
         else:

@@ -15,7 +15,6 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
 
 from ._errors import InvalidKeyError
 
@@ -76,10 +75,20 @@ def _validate_component(kind: str, value: object, max_bytes: int | None) -> str:
     return value
 
 
-@lru_cache(maxsize=65536)
+VALID_IDS: set[str] = set()
+"""Ids found valid (a set, not an LRU: a lookup is the hot path of every key)."""
+_MAX_VALID_IDS = 262_144
+
+
 def validate_id(object_id: str) -> str:
     """Return ``object_id`` if it is allowed as an object id, else raise InvalidKeyError."""
-    return _validate_component("id", object_id, MAX_ID_BYTES)
+    if object_id in VALID_IDS:
+        return object_id
+    _validate_component("id", object_id, MAX_ID_BYTES)
+    if len(VALID_IDS) >= _MAX_VALID_IDS:
+        VALID_IDS.clear()
+    VALID_IDS.add(object_id)
+    return object_id
 
 
 def validate_user_id(user_id: str) -> str:
@@ -93,7 +102,7 @@ def validate_user_id(user_id: str) -> str:
 
 def check_id(object_id: object) -> str:
     """Validate an id of any type (the cache in validate_id needs hashable strings)."""
-    if not isinstance(object_id, str):
+    if object_id.__class__ is not str and not isinstance(object_id, str):
         raise InvalidKeyError(f"id must be a string, not {type(object_id).__name__}: {object_id!r}")
     return validate_id(object_id)
 
@@ -176,13 +185,38 @@ def is_user_folder(name: str, length: int) -> bool:
     return len(name) == length and all(c in "0123456789abcdef" for c in name)
 
 
+_CLEAN_FOLDERS: set[str] = set()
+_MAX_CLEAN_FOLDERS = 100_000
+
+
 def check_relative_path(path: str) -> str:
     """Raise InvalidKeyError unless ``path`` is a clean relative path below a root.
 
     The backends call this on every path they touch: a second line of defence
-    behind the key validation above.
+    behind the key validation above. Folders already found clean are
+    remembered, so the usual check is of the file name alone.
     """
-    # Substring tests, cheaper than a regular expression on this hot path.
+    folder, _, name = path.rpartition("/")
+    if (
+        folder in _CLEAN_FOLDERS
+        and name
+        and name != "."
+        and name != ".."
+        and "\\" not in name
+        and "\x00" not in name
+    ):
+        return path
+    _check_whole(path)
+    if folder:
+        # A clean path's folder is clean too (any flaw in it shows in the path).
+        if len(_CLEAN_FOLDERS) >= _MAX_CLEAN_FOLDERS:
+            _CLEAN_FOLDERS.clear()
+        _CLEAN_FOLDERS.add(folder)
+    return path
+
+
+def _check_whole(path: str) -> None:
+    # Substring tests, cheaper than a regular expression.
     if (
         not path
         or path[0] == "/"
@@ -197,4 +231,3 @@ def check_relative_path(path: str) -> str:
         or path in (".", "..")
     ):
         raise InvalidKeyError(f"storage path {path!r} is not a clean relative path")
-    return path

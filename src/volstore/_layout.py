@@ -20,7 +20,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ._errors import CorruptObjectError, InvalidKeyError, LayoutMismatchError
-from ._keys import DEFAULT_USER_HASH_LENGTH, UserHasher, check_id, is_user_folder, is_valid_id
+from ._keys import (
+    DEFAULT_USER_HASH_LENGTH,
+    VALID_IDS,
+    UserHasher,
+    check_id,
+    is_user_folder,
+    is_valid_id,
+)
 from ._model import ModelSpec
 from ._time import bucket_names, parse_date_folder, parse_hour_folder, to_utc
 
@@ -38,6 +45,9 @@ class Layout:
 
     def __init__(self, hasher: UserHasher) -> None:
         self.hasher = hasher
+        # resource type -> user id -> "<type>/<user hash>": the hot path of every
+        # key (validating and hashing the user id once, not per object).
+        self._folders: dict[str, dict[str, str]] = {}
 
     # -- paths -------------------------------------------------------------------------
 
@@ -69,7 +79,18 @@ class Layout:
         """
         ext = spec.extension if extension is None else extension
         if spec.time_field is None:
-            return f"{spec.resource_type}/{self.hasher(user_id)}/{check_id(object_id)}{ext}"
+            folders = self._folders.get(spec.resource_type)
+            if folders is None:
+                folders = self._folders[spec.resource_type] = {}
+            folder = folders.get(user_id) if user_id.__class__ is str else None
+            if folder is None:
+                folder = f"{spec.resource_type}/{self.hasher(user_id)}"
+                if len(folders) >= 65536:
+                    folders.clear()
+                folders[user_id] = folder
+            if object_id.__class__ is not str or object_id not in VALID_IDS:
+                check_id(object_id)
+            return f"{folder}/{object_id}{ext}"
         folder = self.bucket_folder(spec, at)
         return f"{folder}/{self.hasher(user_id)}/{check_id(object_id)}{ext}"
 

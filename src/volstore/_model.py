@@ -84,8 +84,9 @@ class ModelSpec:
             return adapter_for_attrs(self.cls)
         return TypeAdapter(self.cls)
 
-    @property
+    @functools.cached_property
     def extension(self) -> str:
+        """The file extension of the model's codec (``.json``)."""
         return self.codec.extension
 
     @functools.cached_property

@@ -13,13 +13,21 @@ from __future__ import annotations
 import bisect
 import builtins
 import fnmatch
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ._engine import Engine, ReloadArg
-from ._errors import CorruptObjectError, ObjectNotFoundError, TenantIsolationError
-from ._tracker import UnitOfWork
+from ._errors import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    SessionError,
+    StaleObjectError,
+    TenantIsolationError,
+)
+from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
 OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
@@ -327,6 +335,62 @@ class Repository(Generic[M]):
         """Insert or replace several objects (with one commit, outside a session)."""
         return self._uow.add_all(objs)
 
+    def update(
+        self,
+        user_id: str,
+        object_id: str,
+        change: Callable[[M], M | None],
+        *,
+        at: datetime | None = None,
+        create: Callable[[], M] | None = None,
+        retries: int = 10,
+    ) -> M:
+        """Read, change and write one object; on a conflict, read again and retry.
+
+        ``change(obj)`` changes the object in place (or returns a replacement).
+        Each attempt reads the latest committed state and writes with a
+        compare-and-swap (versioned models), in its own commit; after a
+        StaleObjectError it waits a little (exponential backoff with jitter)
+        and starts again, up to ``retries`` times. ``create()`` makes the
+        object when none is stored. Returns the object as written.
+
+        ``change`` may run more than once: keep it free of side effects. For
+        an unversioned model there is no conflict to detect: the last writer
+        wins. Raises ObjectNotFoundError when nothing is stored and there is
+        no ``create``; the last StaleObjectError when every attempt met a
+        conflict; SessionError in a session (it commits on its own).
+        """
+        if self._uow.buffered:
+            raise SessionError(
+                "update() commits each attempt on its own; call it on a repository of the "
+                "store, not of a session"
+            )
+        if retries < 0:
+            raise ValueError(f"retries must not be negative, not {retries}")
+        engine = self.engine
+        delay = 0.005
+        for attempt in builtins.range(retries + 1):
+            tracker = Tracker(engine)
+            obj: M | None = tracker.get(self.spec, user_id, object_id, at, True)
+            if obj is None:
+                if create is None:
+                    raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)
+                obj = tracker.add(create())
+            replacement = change(obj)
+            if replacement is not None and replacement is not obj:
+                obj = tracker.add(replacement)
+            try:
+                if tracker.flush():
+                    engine.commit()
+            except StaleObjectError:
+                if attempt == retries:
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+                continue
+            return obj
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     def delete(self, user_id: str, object_id: str, at: datetime | None = None) -> bool:
         """Delete the object at the key; return whether there was one.
 
@@ -439,6 +503,30 @@ class UserRepository(Generic[M]):
 
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
         return self.repository.put_all([self._own(obj) for obj in objs])
+
+    def update(
+        self,
+        object_id: str,
+        change: Callable[[M], M | None],
+        *,
+        at: datetime | None = None,
+        create: Callable[[], M] | None = None,
+        retries: int = 10,
+    ) -> M:
+        """Read, change and write one of the user's objects, retrying on conflicts."""
+
+        def made() -> M:
+            assert create is not None
+            return self._own(create())
+
+        return self.repository.update(
+            self.user_id,
+            object_id,
+            change,
+            at=at,
+            create=None if create is None else made,
+            retries=retries,
+        )
 
     def delete(self, object_id: str, at: datetime | None = None) -> bool:
         return self.repository.delete(self.user_id, object_id, at)

@@ -7,8 +7,7 @@ models, the version and the state token it builds on. ``flush()`` turns that
 state into one engine call: the files to write, the files to delete, and, for
 versioned objects, the states each must still be in (a compare-and-swap).
 
-:class:`Direct` is the unit of work of a repository used outside a session:
-reads go straight to the engine, each write is a one-write flush and commit.
+``_direct.Direct`` is the unit of work of a repository used outside a session.
 
 Repositories take either; neither knows repositories.
 """
@@ -23,6 +22,8 @@ from typing import Any, Protocol
 from ._engine import Engine, ReloadArg, Stats
 from ._errors import ConflictError, SessionError, StaleObjectError
 from ._model import ModelSpec
+from ._owners import check_owners
+from .backends._claims import ClaimConflictError
 
 Key = tuple[str, str, str]  # (resource type, user id, object id)
 
@@ -359,6 +360,8 @@ class Tracker:
         plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
+        if plan.blind:
+            check_owners(self.engine, plan.blind)
         self._apply(plan)
         stats = self.stats
         stats.writes += len(plan.writes)
@@ -376,8 +379,8 @@ class Tracker:
             engine.apply(plan.writes, sorted(plan.deletes))
             return
         # Compare-and-swap: the stored state of each versioned object must still
-        # be the one this unit of work read (or none, for a create).
-        engine.reload()
+        # be the one this unit of work read (or none, for a create). The backend
+        # compares against the latest committed state (a volume reloads for it).
         bumped = plan.prepare_versions()
         try:
             tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
@@ -401,6 +404,9 @@ class _Plan:
         self.written: dict[Key, tuple[_Tracked, str]] = {}
         self.versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose state to check)
         self.expected: dict[str, str | None] = {}
+        # (spec, path, owner) of the files written or deleted without having been
+        # read here: their owner is checked before the flush (see _owners).
+        self.blind: list[tuple[ModelSpec, str, str]] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
         self._build()
 
@@ -418,6 +424,8 @@ class _Plan:
                 deletes.update(layout.legacy_paths(spec, tracked.path))
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
+                else:
+                    self.blind.append((spec, tracked.path, key[1]))
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
                 self.rekey = True  # deleted entries leave the identity map
@@ -462,6 +470,8 @@ class _Plan:
                 )
             writes[path] = data
             written[key] = (tracked, path)
+            if tracked.raw is None:
+                self.blind.append((spec, path, key[1]))
             if spec.version_field is not None:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
@@ -519,14 +529,18 @@ class _Plan:
     def stale(self, conflict: ConflictError) -> StaleObjectError:
         """The StaleObjectError for a conflict the backend reported (versions re-read)."""
         path = conflict.path
+        held_elsewhere = isinstance(conflict, ClaimConflictError)
         for tracked, check_path in self.versioned:
-            if check_path == path:
-                found = self.engine.read(path)
+            if check_path == path or (held_elsewhere and check_path.rpartition("/")[0] == path):
+                found = self.engine.read(check_path)
                 stored = (
-                    0 if found is None else _stored_version(self.engine, tracked.spec, path, found)
+                    0
+                    if found is None
+                    else _stored_version(self.engine, tracked.spec, check_path, found)
                 )
-                return StaleObjectError(path, tracked.expected or 0, stored)
-        return StaleObjectError(path, 0, 0)
+                detail = str(conflict) if held_elsewhere else None
+                return StaleObjectError(check_path, tracked.expected or 0, stored, detail)
+        return StaleObjectError(path, 0, 0, str(conflict))
 
     # -- after the write ---------------------------------------------------------------------
 
@@ -596,101 +610,4 @@ def _same_as_stored(engine: Engine, tracked: _Tracked) -> bool:
     return bool(stored == tracked.obj)
 
 
-class Direct:
-    """The unit of work outside a session: reads go to the engine, each write commits at once.
-
-    Raises SessionError for a write made while a ``with store.session()``
-    block of the same store is open on this thread: it would commit at once,
-    outside that session, and survive the session's failure.
-    """
-
-    buffered = False
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _check_no_session(self, what: str) -> None:
-        if self.engine.in_session():
-            raise SessionError(
-                f"{what} on a repository of the store commits at once, outside the session "
-                "open on this thread (and would survive its failure); use the session's "
-                "repository instead: `with store.session() as s: s.repository(Model).put(...)`"
-            )
-
-    def get(
-        self,
-        spec: ModelSpec,
-        user_id: str,
-        object_id: str,
-        at: datetime | None = None,
-        reload: ReloadArg = None,
-    ) -> Any | None:
-        engine = self.engine
-        path = engine.layout.object_path(spec, user_id, object_id, at)
-        engine.maybe_reload(reload)
-        found = engine.locate(spec, path)
-        if found is None:
-            return None
-        return engine.decode(spec, found[0], found[1], object_id, user_id)
-
-    def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        if path is None:
-            return None
-        engine = self.engine
-        data = engine.read(path)
-        if data is None:
-            return None  # removed since the listing
-        return engine.decode(spec, path, data, object_id, user_id)
-
-    def _commit(self, tracker: Tracker) -> None:
-        if tracker.flush():
-            self.engine.commit()
-
-    def add(self, obj: Any) -> Any:
-        self._check_no_session("put()")
-        tracker = Tracker(self.engine)
-        tracker.add(obj)
-        self._commit(tracker)
-        return obj
-
-    def add_all(self, objs: Iterable[Any]) -> list[Any]:
-        self._check_no_session("put_all()")
-        tracker = Tracker(self.engine)
-        added = tracker.add_all(objs)
-        self._commit(tracker)
-        return added
-
-    def delete_key(
-        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None
-    ) -> None:
-        self.delete_keys(spec, [(user_id, object_id, at)])
-
-    def delete_keys(
-        self, spec: ModelSpec, keys: Iterable[tuple[str, str, datetime | None]]
-    ) -> None:
-        self._check_no_session("delete()")
-        tracker = Tracker(self.engine)
-        tracker.delete_keys(spec, keys)
-        self._commit(tracker)
-
-    def pending_ids(self, spec: ModelSpec, user_id: str) -> tuple[set[str], set[str]]:
-        return set(), set()
-
-    def pending_objects(self, spec: ModelSpec) -> tuple[list[Any], set[str]]:
-        return [], set()
-
-    def adopt(
-        self,
-        spec: ModelSpec,
-        obj: Any,
-        path: str,
-        stored_path: str,
-        raw: bytes,
-        token: str | None = None,
-    ) -> None:
-        """Outside a session nothing is remembered."""
-
-
-__all__ = ["Direct", "Key", "Tracker", "UnitOfWork", "load", "read_object", "version_of"]
+__all__ = ["Key", "Tracker", "UnitOfWork", "load", "read_object", "version_of"]

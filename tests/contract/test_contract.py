@@ -116,6 +116,7 @@ _STATEFUL_SETTINGS = {
     "local": 25,
     "mounted": 15,
     "mounted-bg": 10,
+    "mounted-refresh": 10,
     "remote": 15,
     "s3": 15,
 }

@@ -139,8 +139,10 @@ def test_reload_without_commit_pays_the_round_trip(costly: VolumeEmulator, slept
     volume = costly.Volume.from_name("vol", create_if_missing=True)
     with volume.mount(background_commit_interval=None, reload_commits=False) as m:
         write(m.path / "a.bin", 1_000_000)
-        m.reload()  # the local change is discarded, nothing uploaded
-    assert slept.amounts == [pytest.approx(LATENCY)]
+        m.reload()  # the local change stays pending: nothing uploaded
+        assert slept.amounts == [pytest.approx(LATENCY)]
+    # The change was not discarded: the commit at exit uploads it.
+    assert slept.amounts == [pytest.approx(LATENCY), pytest.approx(LATENCY + PER_MB)]
 
 
 def test_exit_commit_costs_only_when_something_is_published(

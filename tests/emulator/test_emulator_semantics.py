@@ -24,11 +24,12 @@ from volstore.testing._emulator import (
     EmulatedVolume,
     FileEntry,
     FileEntryType,
-    InvalidError,
     Mount,
-    NotFoundError,
     VolumeEmulator,
+    _committed,
+    _types,
 )
+from volstore.testing.errors import InvalidError, NotFoundError
 
 # --------------------------------------------------------------------------- helpers
 
@@ -83,6 +84,19 @@ def second_handle(emulator: VolumeEmulator, name: str = "vol") -> EmulatedVolume
 
 def open_fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def fds_under(folder: Path) -> list[str]:
+    """The files this process holds open under ``folder``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith(str(folder)):
+            found.append(target)
+    return found
 
 
 # ------------------------------------------------------------ inside a container: views
@@ -167,9 +181,30 @@ def test_commit_publishes_new_folders_and_type_changes(volume: EmulatedVolume) -
     }
 
 
-def test_commit_refreshes_the_view(emulator: VolumeEmulator, volume: EmulatedVolume) -> None:
-    """volume.py ``commit``: "Reload changes on successful commit" (unless the server
-    says skip_reload), so after committing a container also sees others' commits."""
+def test_commit_never_refreshes_the_view(emulator: VolumeEmulator, volume: EmulatedVolume) -> None:
+    """modal-volumes.md: commit "does NOT bring other containers' commits into this
+    container: the client reloads after a commit only when the server's answer lacks
+    skip_reload ... every mount allows background commits"; "Only reload() brings in
+    others' commits" (modal/volume.py ``commit``, modal-client PR #1133)."""
+    other = second_handle(emulator)
+    with container(volume) as a, container(other) as b:
+        write_atomically(a.path / "from_a.txt", "A")
+        volume.commit()
+        write_atomically(b.path / "from_b.txt", "B")
+        other.commit()
+        assert not (b.path / "from_a.txt").exists(), "B's commit must not refresh B's view"
+        assert b.counters.files_fetched == 0
+        other.reload()
+        assert (b.path / "from_a.txt").read_text() == "A"
+        assert (b.path / "from_b.txt").read_text() == "B"
+
+
+def test_commit_refreshes_option_restores_the_refresh(tmp_path: Path) -> None:
+    """The emulator's explicit option for the other behaviour (volume.py ``commit``
+    when the server's answer lacks skip_reload), so suites can run under both: on the
+    emulator, on one mount, or through VOLSTORE_EMULATOR_COMMIT_REFRESHES=1."""
+    emulator = VolumeEmulator(tmp_path / "emu", commit_refreshes=True)
+    volume = emulator.Volume.from_name("vol", create_if_missing=True)
     other = second_handle(emulator)
     with container(volume) as a, container(other) as b:
         write_atomically(a.path / "from_a.txt", "A")
@@ -178,6 +213,20 @@ def test_commit_refreshes_the_view(emulator: VolumeEmulator, volume: EmulatedVol
         other.commit()
         assert (b.path / "from_a.txt").read_text() == "A"
         assert (b.path / "from_b.txt").read_text() == "B"
+    plain = VolumeEmulator(tmp_path / "emu2")
+    assert not plain.commit_refreshes
+    one = plain.Volume.from_name("vol", create_if_missing=True)
+    with container(one, commit_refreshes=True) as mount:
+        assert mount.commit_refreshes
+
+
+def test_commit_refreshes_default_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOLSTORE_EMULATOR_COMMIT_REFRESHES", "1")
+    assert VolumeEmulator(tmp_path / "a").commit_refreshes
+    monkeypatch.setenv("VOLSTORE_EMULATOR_COMMIT_REFRESHES", "0")
+    assert not VolumeEmulator(tmp_path / "b").commit_refreshes
 
 
 def test_last_writer_wins_per_file_different_files_both_survive(
@@ -225,6 +274,7 @@ def test_commit_does_not_resurrect_files_another_container_deleted(
         volume.commit()
         write_atomically(b.path / "unrelated.txt", "u")
         other.commit()
+        other.reload()  # B sees A's delete only after a reload (commit never refreshes)
         assert not (b.path / "doomed.txt").exists()
     assert committed_paths(volume) == {"unrelated.txt"}
 
@@ -352,17 +402,31 @@ def test_reload_commits_pending_changes(volume: EmulatedVolume) -> None:
         assert (mount.path / "pending.txt").read_text() == "p"
 
 
-def test_reload_without_reload_commits_discards_pending_changes(volume: EmulatedVolume) -> None:
-    """volume.py ``reload`` says pending changes *may* be committed; with
-    reload_commits=False the emulator takes the other branch and drops them."""
-    upload(volume, {"base.txt": "base"})
-    with container(volume, reload_commits=False) as mount:
+def test_reload_without_reload_commits_keeps_pending_changes(
+    emulator: VolumeEmulator, volume: EmulatedVolume
+) -> None:
+    """volume.py ``reload``: "Any uncommitted changes to the volume, such as new or
+    modified files, may implicitly be committed when reloading": *may* be committed,
+    never discarded (no Modal source describes a reload dropping changes). With
+    reload_commits=False they stay in the view, uncommitted, while others' commits
+    come in; the next commit publishes them."""
+    upload(volume, {"base.txt": "base", "gone.txt": "g"})
+    other = second_handle(emulator)
+    with container(volume, reload_commits=False) as mount, container(other) as b:
         write_atomically(mount.path / "pending.txt", "p")
         write_atomically(mount.path / "base.txt", "changed")
+        (mount.path / "gone.txt").unlink()
+        write_atomically(b.path / "from_b.txt", "B")
+        other.commit()
         volume.reload()
-        assert not (mount.path / "pending.txt").exists()
-        assert (mount.path / "base.txt").read_text() == "base"
-    assert committed_paths(volume) == {"base.txt"}
+        assert (mount.path / "pending.txt").read_text() == "p"
+        assert (mount.path / "base.txt").read_text() == "changed"
+        assert not (mount.path / "gone.txt").exists()
+        assert (mount.path / "from_b.txt").read_text() == "B", "others' commits come in"
+        assert committed_paths(volume) == {"base.txt", "gone.txt", "from_b.txt"}
+        volume.commit()
+        assert committed_paths(volume) == {"base.txt", "from_b.txt", "pending.txt"}
+        assert read_text(volume, "base.txt") == "changed"
 
 
 def test_reload_commits_default_comes_from_the_emulator(tmp_path: Path) -> None:
@@ -371,7 +435,8 @@ def test_reload_commits_default_comes_from_the_emulator(tmp_path: Path) -> None:
     with container(volume) as mount:
         write_atomically(mount.path / "pending.txt", "p")
         volume.reload()
-        assert not (mount.path / "pending.txt").exists()
+        assert (mount.path / "pending.txt").read_text() == "p"
+        assert committed_paths(volume) == set(), "not committed by the reload"
 
 
 def test_commit_and_reload_outside_a_container_raise(volume: EmulatedVolume) -> None:
@@ -390,10 +455,11 @@ def test_commit_and_reload_outside_a_container_raise(volume: EmulatedVolume) -> 
 def test_commit_with_an_open_file_publishes_but_skips_the_refresh(
     emulator: VolumeEmulator, volume: EmulatedVolume
 ) -> None:
-    """volume.py ``commit`` reloads after committing; the emulator skips that refresh
-    when files are open (it never raises after the data is durable)."""
+    """With commit_refreshes=True, volume.py ``commit`` reloads after committing (when
+    the server's answer lacks skip_reload); the emulator skips that refresh when files
+    are open (it never raises after the data is durable)."""
     other = second_handle(emulator)
-    with container(volume) as a, container(other) as b:
+    with container(volume, commit_refreshes=True) as a, container(other) as b:
         write_atomically(b.path / "from_b.txt", "B")
         other.commit()
         with open(a.path / "log.txt", "w") as log:
@@ -423,6 +489,25 @@ def test_background_commits_publish_without_refreshing_the_view(
         wait_until(lambda: a.counters.background_commits >= seen + 2)
         assert not (a.path / "from_b.txt").exists()
         assert a.errors == []
+
+
+def test_mount_makes_background_commits_by_default(tmp_path: Path) -> None:
+    """modal-volumes.md: "Modal also commits every few seconds while the function runs"
+    and every mount allows it (volume.py ``_volume_to_mount_proto``:
+    ``allow_background_commits=True``): on by default, every 20 ms in the emulator;
+    the emulator's ``background_commit_interval=None`` makes mounts default to none."""
+    emulator = VolumeEmulator(tmp_path / "emu")
+    assert emulator.background_commit_interval == 0.02
+    volume = emulator.Volume.from_name("v", create_if_missing=True)
+    with volume.mount() as mount:
+        assert mount.background_commit_interval == 0.02
+        write_atomically(mount.path / "auto.txt", "no explicit commit")
+        wait_until(lambda: "auto.txt" in committed_paths(volume))
+    quiet = VolumeEmulator(tmp_path / "quiet", background_commit_interval=None)
+    with quiet.Volume.from_name("v", create_if_missing=True).mount() as mount:
+        assert mount.background_commit_interval is None
+    with volume.mount(background_commit_interval=1.5) as mount:
+        assert mount.background_commit_interval == 1.5
 
 
 def test_background_commit_can_publish_a_half_written_file(volume: EmulatedVolume) -> None:
@@ -494,13 +579,17 @@ def test_mount_folder_is_removed_and_no_file_handles_are_left_open(
     upload(volume, {"a.txt": "a"})
     before = open_fd_count()
     with container(volume) as mount:
+        # The mount's change tracker holds one inotify descriptor (not a file).
+        mounted = open_fd_count()
+        assert mounted - before <= 1
         write_atomically(mount.path / "b.txt", "b")
         volume.commit()
         volume.reload()
         volume.listdir("/")
         read_text(volume, "a.txt")
         default_folder = mount.path
-        assert open_fd_count() == before
+        assert open_fd_count() == mounted
+        assert fds_under(volume.emulator.root) == []
     assert not default_folder.exists()
     assert open_fd_count() == before
     given = tmp_path / "mnt"
@@ -725,7 +814,7 @@ def test_read_file_yields_bytes_and_raises_on_first_iteration_if_missing(
 def test_read_file_sees_one_version_even_if_replaced_while_reading(
     volume: EmulatedVolume, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_emulator, "_BLOCK_SIZE", 2)
+    monkeypatch.setattr(_types, "BLOCK_SIZE", 2)
     upload(volume, {"f.txt": "aaaaaa"})
     reader = volume.read_file("f.txt")
     first = next(reader)
@@ -884,10 +973,9 @@ def test_read_only_view_refuses_writes(volume: EmulatedVolume) -> None:
         pass
     assert read_text(view, "a.txt") == "a"
     assert [e.path for e in view.listdir("/")] == ["a.txt"]
+    # Its mounts are read-only too: see test_mount_options.py.
     with container(view) as mount:
-        write_atomically(mount.path / "sneaky.txt", "s")
-        with pytest.raises(InvalidError, match=message):
-            view.commit()
+        assert mount.read_only
     assert committed_paths(volume) == {"a.txt"}
 
 
@@ -943,15 +1031,15 @@ def test_commit_interrupted_while_applying_is_completed_by_the_next_reader(
     class Crash(BaseException):
         pass
 
-    original = _emulator._VolumeStore._apply
+    original = _committed.VolumeStore._apply
 
     def crash_after_first_op(
-        self: _emulator._VolumeStore, ops: list[list[str]], files_dir: str
+        self: _committed.VolumeStore, ops: list[list[str]], files_dir: str
     ) -> None:
         original(self, ops[:1], files_dir)
         raise Crash
 
-    monkeypatch.setattr(_emulator._VolumeStore, "_apply", crash_after_first_op)
+    monkeypatch.setattr(_committed.VolumeStore, "_apply", crash_after_first_op)
     with pytest.raises(Crash), volume.batch_upload(force=True) as batch:
         batch.put_file(io.BytesIO(b"1"), "one.txt")
         batch.put_file(io.BytesIO(b"2"), "two.txt")
@@ -1014,7 +1102,7 @@ class ChildContainer:
     """A container in another OS process, driven line by line over pipes."""
 
     def __init__(self, root: Path) -> None:
-        package_parent = Path(_emulator.__file__).resolve().parents[2]
+        package_parent = Path(_emulator.__file__).resolve().parents[3]
         env = dict(os.environ, PYTHONPATH=str(package_parent))
         self.process = subprocess.Popen(
             [sys.executable, "-c", _CHILD_CONTAINER, str(root)],

@@ -144,8 +144,11 @@ def _load_openat2() -> tuple[Any, dict[int, tuple[_OpenHow, Any]]] | None:
 
 
 _OPENAT2 = _load_openat2()
-_ARGS = (ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(_AT_FDCWD), ctypes.c_size_t(24))
 _openat2_works = _OPENAT2 is not None
+# Bound once: the hot path of every read makes one foreign call with these.
+_SYSCALL: Any = _OPENAT2[0] if _OPENAT2 is not None else None
+_HOWS: dict[int, Any] = {k: v[1] for k, v in _OPENAT2[1].items()} if _OPENAT2 is not None else {}
+_NR, _AT, _SIZE = ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(_AT_FDCWD), ctypes.c_size_t(24)
 
 
 def open_nofollow(path: str, flags: int) -> int:
@@ -155,18 +158,22 @@ def open_nofollow(path: str, flags: int) -> int:
     components. Raises SymlinkError when a link stands on it, and the usual
     OSError (FileNotFoundError, NotADirectoryError...) otherwise.
     """
-    global _openat2_works
     if _openat2_works:
-        syscall, hows = _OPENAT2  # type: ignore[misc]
-        fd: int = syscall(_ARGS[0], _ARGS[1], os.fsencode(path), hows[flags][1], _ARGS[2])
+        fd: int = _SYSCALL(_NR, _AT, path.encode("utf-8", "surrogateescape"), _HOWS[flags], _SIZE)
         if fd >= 0:
             return fd
-        code = ctypes.get_errno()
-        if code == errno.ELOOP:
-            raise SymlinkError(path)
-        if code not in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG):
-            raise OSError(code, os.strerror(code), path)
-        _openat2_works = False  # seccomp or an old kernel: walk instead, from now on
+        return _openat2_failed(path, flags)
+    return _open_walking(path, flags)
+
+
+def _openat2_failed(path: str, flags: int) -> int:
+    global _openat2_works
+    code = ctypes.get_errno()
+    if code == errno.ELOOP:
+        raise SymlinkError(path)
+    if code not in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG):
+        raise OSError(code, os.strerror(code), path)
+    _openat2_works = False  # seccomp or an old kernel: walk instead, from now on
     return _open_walking(path, flags)
 
 
@@ -211,6 +218,21 @@ def link_on_path(root: str, relative: str) -> str | None:
         except OSError:
             return None
     return None
+
+
+def open_folder_creating(root: str, relative: str) -> tuple[int, bool]:
+    """Open the folder ``relative`` below ``root`` (made first if missing); never follow a link.
+
+    Returns the descriptor (the caller closes it) and whether the folder was
+    created by this call. ``relative`` "" is the root itself.
+    """
+    path = f"{root}/{relative}" if relative else root
+    try:
+        return open_nofollow(path, DIR_FLAGS), False
+    except FileNotFoundError:
+        pass
+    created = make_folders_nofollow(root, relative)
+    return open_nofollow(path, DIR_FLAGS), created
 
 
 def make_folders_nofollow(root: str, relative: str) -> bool:
@@ -325,6 +347,7 @@ __all__ = [
     "is_temporary_name",
     "link_on_path",
     "make_folders_nofollow",
+    "open_folder_creating",
     "open_nofollow",
     "remove_tree_at",
     "rename_noreplace",

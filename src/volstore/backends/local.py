@@ -46,6 +46,7 @@ from ._fs import (
     is_abandoned,
     make_folders_nofollow,
     next_counter,
+    open_folder_creating,
     open_nofollow,
     remove_tree_at,
     rename_noreplace,
@@ -65,8 +66,9 @@ __all__ = ["LocalBackend", "is_temporary_name", "temporary_name", "write_all"]
 
 def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
     """Read a whole regular file from ``fd``; refuse anything else, or one over ``limit``."""
+    os.lseek(fd, 0, os.SEEK_SET)
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    if info.st_mode & 0o170000 != 0o100000:  # not S_ISREG (the test, without a call)
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "a folder stands here", path)
         raise NotRegularFileError(path, _kind_name(info.st_mode))
@@ -121,6 +123,7 @@ class LocalBackend(Backend):
             raise BackendError(f"the store root {self.root} is below a file") from None
         # The real path, resolved once: no link is followed below it (see _fs).
         self._root = os.path.realpath(self.root)
+        self._prefix = self._root + "/"
         self.fsync = fsync
 
     # Whether the pid in a temporary file's name tells its writer (false on a
@@ -135,8 +138,16 @@ class LocalBackend(Backend):
     # -- reads ------------------------------------------------------------------------
 
     def read(self, path: str, *, limit: int | None = None) -> bytes:
-        fd = open_nofollow(self.path_of(path), READ_FLAGS)
+        fd = open_nofollow(self._prefix + check_relative_path(path), READ_FLAGS)
         try:
+            # The usual case inline (a whole regular file within the limit, in
+            # one read); anything else goes the careful way.
+            info = os.fstat(fd)
+            size = info.st_size
+            if info.st_mode & 0o170000 == 0o100000 and size and (limit is None or size <= limit):
+                data = os.read(fd, size + 1)
+                if len(data) == size:
+                    return data
             return _read_fd(fd, path, limit)
         finally:
             os.close(fd)
@@ -193,71 +204,73 @@ class LocalBackend(Backend):
     def _write_grouped(self, by_folder: dict[str, builtins.list[tuple[str, bytes]]]) -> None:
         """Phase one: every temporary file; phase two: rename them all over their targets.
 
-        Any failure removes every temporary file and leaves the targets as they were.
+        One folder descriptor per folder (kept for the first ``_MAX_FOLDER_FDS``
+        folders, opened again for the rest), names relative to it: the kernel
+        walks each folder's path once per batch, not once per file. Any failure
+        removes every temporary file and leaves the targets as they were.
         """
         token = temporary_prefix()
-        folders: builtins.list[tuple[str, int | None, bool]] = []  # (folder, fd, created)
-        jobs: builtins.list[tuple[int, str, str, bytes]] = []  # (folder index, temp, name, data)
-        created: builtins.list[tuple[int, str]] = []  # temporaries written: (folder, temp)
+        root = self._root
+        # (folder, kept descriptor or None, created by this batch, [(temp, name)])
+        done: builtins.list[tuple[str, int | None, bool, builtins.list[tuple[str, str]]]] = []
         try:
             for folder, items in by_folder.items():
-                made = make_folders_nofollow(self._root, folder) if folder else False
-                index = len(folders)
-                fd = self._open_folder(folder) if index < _MAX_FOLDER_FDS else None
-                folders.append((folder, fd, made))
-                for name, data in items:
-                    jobs.append(
-                        (index, f".{name}.{token}{next_counter()}{TEMP_SUFFIX}", name, data)
-                    )
-            for index, temp, _, data in jobs:
-                with self._folder(folders, index) as dir_fd:
-                    try:
-                        fd = os.open(temp, CREATE_FLAGS, 0o644, dir_fd=dir_fd)
-                    except FileNotFoundError:
-                        raise _FolderVanished from None
-                    try:
-                        created.append((index, temp))
-                        done = os.write(fd, data)
-                        if done != len(data):  # a short write (rare on files): finish it
-                            write_all(fd, data[done:])
-                        if self.fsync:
-                            os.fsync(fd)
-                    finally:
+                fd, made = open_folder_creating(root, folder)
+                names: builtins.list[tuple[str, str]] = []
+                done.append((folder, fd if len(done) < _MAX_FOLDER_FDS else None, made, names))
+                try:
+                    for name, data in items:
+                        temp = f".{name}.{token}{next_counter()}{TEMP_SUFFIX}"
+                        try:
+                            file_fd = os.open(temp, CREATE_FLAGS, 0o644, dir_fd=fd)
+                        except FileNotFoundError:
+                            raise _FolderVanished from None
+                        names.append((temp, name))
+                        try:
+                            written = os.write(file_fd, data)
+                            if written != len(data):  # a short write (rare on files)
+                                write_all(file_fd, data[written:])
+                            if self.fsync:
+                                os.fsync(file_fd)
+                        finally:
+                            os.close(file_fd)
+                finally:
+                    if done[-1][1] is None:
                         os.close(fd)
             # Every file is written. A folder standing at a target would stop the
             # renames half way: look for one before replacing anything. (``name/``
             # exists only for a folder: one system call, no exception for the
             # usual case; a folder this batch made holds nothing in the way.)
-            for index, _, name, _ in jobs:
-                if folders[index][2]:
+            for folder, kept, made, names in done:
+                if made:
                     continue
-                with self._folder(folders, index) as dir_fd:
-                    if os.access(name + "/", os.F_OK, dir_fd=dir_fd, follow_symlinks=False):
-                        raise IsADirectoryError(
-                            errno.EISDIR, "a folder stands where a file goes", name
-                        )
-            for index, temp, name, _ in jobs:
-                with self._folder(folders, index) as dir_fd:
-                    os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            created.clear()
-            if self.fsync:
-                for index in range(len(folders)):
-                    with self._folder(folders, index) as dir_fd:
+                with self._descriptor(folder, kept) as dir_fd:
+                    for _, name in names:
+                        if os.access(name + "/", os.F_OK, dir_fd=dir_fd):
+                            raise IsADirectoryError(
+                                errno.EISDIR, "a folder stands where a file goes", name
+                            )
+            replace = os.replace
+            for folder, kept, _, names in done:
+                with self._descriptor(folder, kept) as dir_fd:
+                    for temp, name in names:
+                        replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                    if self.fsync:
                         os.fsync(dir_fd)
+                names.clear()  # renamed: nothing of this folder to clean up
         finally:
-            for index, temp in created:
-                with contextlib.suppress(OSError), self._folder(folders, index) as dir_fd:
-                    os.unlink(temp, dir_fd=dir_fd)
-            for _, fd, _ in folders:
-                if fd is not None:
-                    os.close(fd)
+            for folder, kept, _, names in done:
+                if names:
+                    with contextlib.suppress(OSError), self._descriptor(folder, kept) as dir_fd:
+                        for temp, _ in names:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(temp, dir_fd=dir_fd)
+                if kept is not None:
+                    os.close(kept)
 
     @contextlib.contextmanager
-    def _folder(
-        self, folders: builtins.list[tuple[str, int | None, bool]], index: int
-    ) -> Iterator[int]:
-        """The descriptor of a batch's folder (opened for the moment past the cap)."""
-        folder, fd, _ = folders[index]
+    def _descriptor(self, folder: str, fd: int | None) -> Iterator[int]:
+        """A folder's kept descriptor, or one opened for the moment (past the cap)."""
         if fd is not None:
             yield fd
             return

@@ -12,8 +12,11 @@ the fixtures are there in any test once volstore is installed:
 ``volstore_remote_store`` a Store on the volume through the client API, as a local
                           script sees it (remote backend)
 ``volstore_memory_store`` a Store on a ``MemoryBackend``
+``volstore_dict``         the handle of the emulated ``modal.Dict`` ``"test-dict"``
 ========================  ===============================================================
 
+Containers make background commits, as Modal's do (every 20 ms here, so tests
+meet them); ``volstore_container(background_commits=False)`` turns them off.
 Every container is stopped at the end of the test, the last started first;
 stopping commits, as a Modal container does when its function returns.
 """
@@ -31,13 +34,16 @@ import pytest
 from .._store import ReloadPolicy, Store
 from ..backends.memory import MemoryBackend
 from ..modal import volume_store
-from ._emulator import EmulatedVolume, Mount, VolumeEmulator
+from ._emulator import EmulatedDict, EmulatedVolume, Mount, VolumeEmulator
+from ._emulator._volume import EMULATOR_DEFAULT, _Default
 
 __all__ = [
+    "DICT_NAME",
     "VOLUME_NAME",
     "Container",
     "ContainerFactory",
     "volstore_container",
+    "volstore_dict",
     "volstore_emulator",
     "volstore_memory_store",
     "volstore_remote_store",
@@ -47,6 +53,8 @@ __all__ = [
 
 VOLUME_NAME = "test-volume"
 """The name of the emulated volume the fixtures share."""
+DICT_NAME = "test-dict"
+"""The name of the emulated dict of the ``volstore_dict`` fixture."""
 
 
 @dataclasses.dataclass
@@ -99,28 +107,36 @@ class ContainerFactory:
     def __call__(
         self,
         *,
-        background_commit_interval: float | None = None,
+        background_commits: bool = True,
+        background_commit_interval: float | _Default | None = EMULATOR_DEFAULT,
         reload: ReloadPolicy = ReloadPolicy.NEVER,
         reload_commits: bool | None = None,
+        commit_refreshes: bool | None = None,
         **store_options: Any,
     ) -> Container:
         """Start a container and return it.
 
-        ``background_commit_interval``: seconds between the commits Modal makes
-        on its own while a function runs (None, the default: none, so a test
-        decides when changes are published). ``reload``: the Store's reload
-        policy. ``reload_commits``: whether ``reload()`` first commits pending
-        changes (the emulator's default: yes, as Modal may). Other keywords go
-        to :class:`volstore.Store`.
+        ``background_commits``: whether Modal's background commits run (default
+        yes, as on Modal, every ``background_commit_interval`` seconds: the
+        emulator's 20 ms unless given; None also turns them off). Turn them off
+        when a test must decide when changes are published. ``reload``: the
+        Store's reload policy. ``reload_commits``: whether ``reload()`` first
+        commits pending changes (the emulator's default: yes, as Modal may; else
+        they stay pending). ``commit_refreshes``: whether ``commit()`` also
+        brings in others' commits (Modal's does not; the emulator's default).
+        Other keywords go to :class:`volstore.Store`.
         """
         if self.containers:
-            handle = self.emulator.Volume.from_name(self.volume.name)
+            handle = self.emulator.Volume.from_name(self.volume.name or VOLUME_NAME)
         else:
             handle = self.volume
         mount = self._stack.enter_context(
             handle.mount(
-                background_commit_interval=background_commit_interval,
+                background_commit_interval=(
+                    background_commit_interval if background_commits else None
+                ),
                 reload_commits=reload_commits,
+                commit_refreshes=commit_refreshes,
             )
         )
         store = volume_store(
@@ -191,3 +207,11 @@ def volstore_remote_store(volstore_volume: EmulatedVolume) -> Iterator[Store]:
 def volstore_memory_store() -> Store:
     """A Store on a fresh ``MemoryBackend``: no files, no volume."""
     return Store(MemoryBackend())
+
+
+@pytest.fixture
+def volstore_dict(volstore_emulator: VolumeEmulator) -> EmulatedDict:
+    """A handle on the emulated dict ``"test-dict"`` (created empty), used like a
+    ``modal.Dict``: shared by every process that opens the test's emulator root."""
+    handle = volstore_emulator.Dict.from_name(DICT_NAME, create_if_missing=True)
+    return handle.hydrate()
