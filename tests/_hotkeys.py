@@ -31,12 +31,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import volstore
-import volstore.s3
 from volstore.modal import volume_store
 from volstore.testing import VolumeEmulator
-from volstore.testing.seaweedfs import SeaweedFS
+
+if TYPE_CHECKING:
+    from volstore.testing.seaweedfs import SeaweedFS
 
 USER = "stress"
 VOLUME = "hotkeys"
@@ -91,8 +93,10 @@ def open_store(
         yield volstore.Store(where / "store")
         return
     if kind == "s3":
+        from volstore.s3 import s3_store  # here: boto3 would slow the other kinds' writers
+
         place = json.loads((where / S3_PLACE).read_text())
-        store = volstore.s3.s3_store(place["url"], **place["options"])
+        store = s3_store(place["url"], **place["options"])
         try:
             yield store
         finally:
