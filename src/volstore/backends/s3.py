@@ -270,6 +270,25 @@ class S3Backend(Backend):
         return self._get(path, limit)[0]
 
     @_storage_call
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        """The objects of ``paths``, fetched in parallel (S3 is latency-bound: one GET each)."""
+
+        def one(path: str) -> Callable[[], bytes | OSError | None]:
+            def get() -> bytes | OSError | None:
+                try:
+                    return self._get(path, limit)[0]
+                except FileNotFoundError:
+                    return None
+                except FileTooLargeError as exc:
+                    return exc
+
+            return get
+
+        return self._parallel([one(self._checked(path)) for path in paths])
+
+    @_storage_call
     def read_token(self, path: str, *, limit: int | None = None) -> tuple[bytes, str]:
         """The object's bytes and its ETag, from one GET."""
         return self._get(path, limit)
