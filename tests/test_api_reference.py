@@ -20,6 +20,7 @@ import pytest
 import volstore
 import volstore.backends
 import volstore.modal
+import volstore.s3
 import volstore.testing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,15 +44,16 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     names = [name for name in volstore.__all__ if name != "__version__"]
     missing = [name for name in names if f"volstore.{name}" not in text and f"`{name}`" not in text]
     assert missing == []
-    modal = [name for name in volstore.modal.__all__ if name not in text]
-    assert modal == []
+    for module in (volstore.modal, volstore.s3):
+        assert [name for name in module.__all__ if name not in text] == [], module.__name__
 
 
 def test_the_api_reference_documents_public_names_only() -> None:
     public = {f"volstore.{name}" for name in volstore.__all__}
     public |= {f"volstore.backends.{name}" for name in volstore.backends.__all__}
     public |= {f"volstore.testing.{name}" for name in volstore.testing.__all__}
-    public |= {"volstore.modal"} | PRIVATE_DOCSTRINGS
+    public |= {"volstore.modal", "volstore.s3"} | PRIVATE_DOCSTRINGS
+    public |= {"volstore.backends.s3.S3Backend", "volstore.backends.s3.S3AccessError"}
     assert [target for target in directives() if target not in public] == []
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import volstore
 import volstore.modal
+import volstore.s3
 from volstore._codec import MSGPACK
 from volstore._errors import install_hint
 
@@ -49,3 +50,4 @@ def test_the_install_hints_volstore_prints_name_a_clone(monkeypatch: pytest.Monk
         MSGPACK._msgpack()
     assert "pip install '/path/to/volstore[msgpack]'" in str(info.value)
     assert install_hint("cli").endswith("pip install '/path/to/volstore[cli]')")
+    assert "pip install '/path/to/volstore[s3]'" in volstore.s3.INSTALL_HINT
