@@ -41,6 +41,7 @@ from ._errors import (
     VolstoreError,
     short_reason,
 )
+from ._index import IndexChanges, IndexDef, resolve
 from ._keys import UserHasher
 from ._layout import MARKER, Layout
 from ._model import ModelSpec, spec_of
@@ -154,6 +155,7 @@ class Engine:
         self.reload_policy = reload
         self._models: dict[str, ModelSpec] = {}
         self._specs: dict[type[Any], ModelSpec] = {}
+        self._indexes: dict[str, tuple[IndexDef, ...]] = {}
         self._lock = threading.Lock()
         self._layout_checked = False
         self._marker_pending = False
@@ -194,6 +196,7 @@ class Engine:
         if spec is not None:
             return spec
         spec = spec_of(model)
+        indexes = resolve(spec, self.layout) if spec.indexes else ()
         with self._lock:
             current = self._models.get(spec.resource_type)
             if current is None:
@@ -205,7 +208,21 @@ class Engine:
                     f"{spec.cls.__module__}.{spec.cls.__qualname__} cannot use it too"
                 )
             self._specs[spec.cls] = spec
+            if indexes:
+                self._indexes[spec.resource_type] = indexes
         return spec
+
+    def indexes(self, spec: ModelSpec) -> tuple[IndexDef, ...]:
+        """The secondary indexes of a registered model (empty when it declares none)."""
+        return self._indexes.get(spec.resource_type, ())
+
+    def derived_files(self) -> IndexChanges | None:
+        """What a flush writes besides objects (index entries), or None when no model has any.
+
+        The tracker notes each object it writes or deletes (``add``), then
+        takes the files to write, delete and expect (``finish``); see ``_index``.
+        """
+        return IndexChanges(self) if self._indexes else None
 
     @property
     def models(self) -> dict[str, ModelSpec]:
@@ -413,7 +430,7 @@ class Engine:
             except NotImplementedError:
                 raise SessionError(
                     f"{backend.describe()} offers no conditional writes (compare-and-swap); "
-                    "versioned models need them"
+                    "versioned models and unique indexes need them"
                 ) from None
             except self._errors as exc:
                 self._fail(exc, "writing to")

@@ -375,15 +375,17 @@ class Tracker:
 
     def _apply(self, plan: _Plan) -> None:
         engine = self.engine
-        if not plan.versioned:
-            engine.apply(plan.writes, sorted(plan.deletes))
+        if not plan.versioned and not (plan.derived and plan.derived.conditional):
+            plan.finish_derived()
+            engine.apply(plan.writes, plan.delete_order(), plan.expected or None)
             return
         # Compare-and-swap: the stored state of each versioned object must still
         # be the one this unit of work read (or none, for a create). The backend
         # compares against the latest committed state (a volume reloads for it).
+        plan.finish_derived()
         bumped = plan.prepare_versions()
         try:
-            tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
+            tokens = engine.apply(plan.writes, plan.delete_order(), plan.expected)
         except ConflictError as exc:
             plan.undo_versions(bumped)
             raise plan.stale(exc) from None
@@ -408,6 +410,8 @@ class _Plan:
         # read here: their owner is checked before the flush (see _owners).
         self.blind: list[tuple[ModelSpec, str, str]] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
+        self.derived = engine.derived_files()  # index entries (None: no model declares any)
+        self.derived_deletes: list[str] = []
         self._build()
 
     def _build(self) -> None:
@@ -428,6 +432,8 @@ class _Plan:
                     self.blind.append((spec, tracked.path, key[1]))
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
+                if self.derived is not None and spec.indexes:
+                    self.derived.add(spec, tracked.stored_path or tracked.path, None, None, None)
                 self.rekey = True  # deleted entries leave the identity map
                 continue
             obj = tracked.obj
@@ -476,7 +482,17 @@ class _Plan:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
+            if self.derived is not None and spec.indexes:
+                self.derived.add(spec, tracked.stored_path, tracked.raw, obj, path)
         deletes.difference_update(writes)
+
+    def finish_derived(self) -> None:
+        """Index entries: written before the objects and deleted after them (see ``_index``)."""
+        if self.derived is not None:
+            self.writes, self.derived_deletes = self.derived.finish(self.writes, self.expected)
+
+    def delete_order(self) -> list[str]:
+        return [*sorted(self.deletes), *self.derived_deletes]
 
     # -- versions -------------------------------------------------------------------------
 
@@ -526,8 +542,11 @@ class _Plan:
                 tracked.expected = version_of(tracked.spec, tracked.obj)
                 tracked.token = tokens.get(path)
 
-    def stale(self, conflict: ConflictError) -> StaleObjectError:
+    def stale(self, conflict: ConflictError) -> ConflictError:
         """The StaleObjectError for a conflict the backend reported (versions re-read)."""
+        named = self.derived.conflict(conflict) if self.derived is not None else None
+        if named is not None:
+            return named  # a unique index's value taken
         path = conflict.path
         held_elsewhere = isinstance(conflict, ClaimConflictError)
         for tracked, check_path in self.versioned:
