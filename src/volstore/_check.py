@@ -435,7 +435,7 @@ class _Checker:
             expected_entries = self._expected.setdefault(spec.resource_type, set())
             for index in indexes:
                 try:
-                    expected_entries.add(_entry_digest(*index.entry_of(obj)))
+                    expected_entries.update(_entry_digest(*e) for e in index.entries_of(obj))
                 except (SerializationError, InvalidKeyError) as exc:
                     return Finding("index", path, f"cannot be indexed: {exc}")
         return None
@@ -570,7 +570,7 @@ class _Checker:
                 continue
             try:
                 obj = engine.decode(spec, path, data, object_id)
-                entries = [(index, index.entry_of(obj)) for index in engine.indexes(spec)]
+                entries = [(i, e) for i in engine.indexes(spec) for e in i.entries_of(obj)]
             except (CorruptObjectError, SerializationError, InvalidKeyError):
                 continue  # reported by the first pass
             for index, entry in entries:

@@ -56,6 +56,7 @@ from ._model import Index, ModelSpec
 from ._order import KIND_NAMES, UnorderableError, encode, folders_of, normalize
 from ._time import floor, to_utc
 
+NONE_ENCODING = encode(None)
 MAX_NAME_BYTES = 255
 """The longest file name most file systems (and Modal Volumes) take."""
 MAX_VALUE_CHARS = 96
@@ -198,6 +199,14 @@ class IndexDef:
 
     def entry_of(self, obj: Any) -> tuple[str, bytes]:
         return self.entry(self.value_of(obj), self.key_of(obj))
+
+    def entries_of(self, obj: Any) -> list[tuple[str, bytes]]:
+        """The entries ``obj`` has in this index: none for None in a unique index (as in SQL,
+        any number of objects may hold no value)."""
+        value = self.value_of(obj)
+        if self.unique and value == NONE_ENCODING:
+            return []
+        return [self.entry(value, self.key_of(obj))]
 
     def unique_path(self, value: str, user_hash: str) -> str:
         """Where a unique index keeps ``value`` (for ``user_hash``, when per user)."""
@@ -353,9 +362,8 @@ class IndexChanges:
     ) -> dict[str, tuple[IndexDef, bytes, EntryKey, Any]]:
         entries = {}
         for index in indexes:
-            key = index.key_of(obj)
-            path, content = index.entry(index.value_of(obj), key)
-            entries[path] = (index, content, key, obj)
+            for path, content in index.entries_of(obj):
+                entries[path] = (index, content, index.key_of(obj), obj)
         return entries
 
     @property
@@ -409,7 +417,7 @@ class IndexChanges:
             if found is None:
                 return False
             obj = self.storage.decode(index.spec, found[0], found[1], holder.object_id)
-            return index.entry_of(obj)[0] == path and index.key_of(obj) == holder
+            return [path] == [p for p, _ in index.entries_of(obj)] and index.key_of(obj) == holder
         except (VolstoreError, ValueError):
             return False
 

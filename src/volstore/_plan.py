@@ -100,12 +100,16 @@ def _leaf(indexes: Sequence[IndexDef], condition: Condition) -> IndexUse | None:
         if value is None or condition.op == "!=":
             return None
         if condition.op == "==":
+            if index.unique and condition.value is None:
+                return None  # a unique index holds no None (as in SQL)
             score = POINT_UNIQUE if index.unique else POINT
             return IndexUse(index, (Span(value, value),), score)
         low, high = kind_bounds(kind_of(condition.value) or 0)
         span = Span(low, value) if condition.op in ("<", "<=") else Span(value, high)
         return IndexUse(index, (span,), ONE_SIDED)
     if isinstance(condition, In):
+        if index.unique and None in condition.values:
+            return None
         try:
             points = sorted({encode(value) for value in condition.values})
         except TypeError:

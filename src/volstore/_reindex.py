@@ -171,7 +171,10 @@ class _Run:
             self.report.objects += 1
             for index in self.indexes:
                 key = index.key_of(obj)
-                entry, content = index.entry(index.value_of(obj), key)
+                made = index.entries_of(obj)
+                if not made:
+                    continue
+                entry, content = made[0]
                 if entry in wanted and index.unique and wanted[entry][2] != key:
                     self.report.conflicts.append(path)
                     continue
@@ -265,7 +268,7 @@ class _Run:
             return False
         try:
             obj = self.engine.decode(self.spec, path, found[0], key.object_id)
-            return index.key_of(obj) == key and index.entry_of(obj)[0] == entry
+            return index.key_of(obj) == key and entry in [p for p, _ in index.entries_of(obj)]
         except (CorruptObjectError, InvalidKeyError, ValueError):
             return False
 

@@ -365,7 +365,7 @@ class Tracker:
         self._apply(plan)
         stats = self.stats
         stats.writes += len(plan.writes)
-        stats.deletes += len(plan.deletes)
+        stats.deletes += len(plan.deletes) + len(plan.derived_deletes)
         stats.bytes_written += sum(map(len, plan.writes.values()))
         if plan.rekey:
             self._tracked = plan.settled()
