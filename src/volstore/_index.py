@@ -361,9 +361,13 @@ class IndexChanges:
         indexes: tuple[IndexDef, ...], obj: Any
     ) -> dict[str, tuple[IndexDef, bytes, EntryKey, Any]]:
         entries = {}
+        key = indexes[0].key_of(obj)  # the same for every index of the model
         for index in indexes:
-            for path, content in index.entries_of(obj):
-                entries[path] = (index, content, index.key_of(obj), obj)
+            value = index.value_of(obj)
+            if index.unique and value == NONE_ENCODING:
+                continue  # see entries_of
+            path, content = index.entry(value, key)
+            entries[path] = (index, content, key, obj)
         return entries
 
     @property

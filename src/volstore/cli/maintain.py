@@ -41,7 +41,7 @@ def check_command(
     ] = 1000,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Check the store's integrity: corrupt, temporary, misplaced and unknown files.
+    """Check the store's integrity: corrupt, temporary, misplaced and unknown files, index drift.
 
     Exit code 1 when anything was found (also after --repair: it reports what it repaired).
     """
