@@ -403,3 +403,20 @@ def test_the_bulk_writer_keeps_indexes(store: volstore.Store) -> None:
     assert store.check().ok
     with pytest.raises(UniqueViolationError), store.writer() as w:
         w.add(job(20, user="bob", slug="s4"))
+
+
+def test_reindex_and_gc_remove_the_folders_of_values_nobody_holds(tmp_path: Any) -> None:
+    store = volstore.Store(tmp_path / "s")
+    repo = store.repository(Job)
+    repo.put_all([job(i) for i in range(4)])
+    with store.session() as s:
+        for moved in s.repository(Job).query(all_users=True).all():
+            assert moved.next_run is not None
+            moved.next_run += timedelta(days=40)  # another month: the old folders empty out
+    folder = f"{ROOT}/ijobs/next_run"
+    months = sorted(e.name for e in store.backend.list(folder))
+    assert len(months) == 2
+    report = volstore.reindex(store, Job)
+    assert report.removed_folders >= 3  # a shard, an hour and a month
+    assert sorted(e.name for e in store.backend.list(folder)) == months[1:]
+    assert store.repository(Job).query(all_users=True).where(lambda j: j.next_run > T0).count() == 4

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -64,6 +65,7 @@ MAX_VALUE_CHARS = 96
 MIN_VALUE_CHARS = 16
 EXACT, CUT, DIGEST, UNIQUE_CUT = "~", "+", "^", "#"
 _SHARD_CHARS = {16: 1, 256: 2, 4096: 3}
+_FLAG = re.compile(r"[~+^]")
 _BUCKET_FORMATS = {"hour": "%Y%m%d%H", "day": "%Y%m%d"}
 
 
@@ -133,6 +135,7 @@ class IndexDef:
         self.folder = layout.index_folder(spec, index.name)
         self.chars = _SHARD_CHARS[index.shards]
         self.bucket_format = _BUCKET_FORMATS[spec.bucket] if spec.time_field else ""
+        self.bucket_chars = len(datetime(2000, 1, 1).strftime(self.bucket_format))
         self._get = self.field.get
 
     def __repr__(self) -> str:
@@ -220,9 +223,10 @@ class IndexDef:
             if not value or (not self.across_users and len(user_hash) != self.hasher.length):
                 return None
             return Found(f"{folder}/{name}", value, bool(cut), None)
-        position = next((i for i, char in enumerate(name) if char in "~+^"), -1)
-        if position < 0:
+        flagged = _FLAG.search(name)
+        if flagged is None:
             return None
+        position = flagged.start()
         value, flag, rest = name[:position], name[position], name[position + 1 :]
         if not value:
             return None
@@ -235,7 +239,7 @@ class IndexDef:
         rest = rest[1:]
         bucket = ""
         if self.bucket_format:
-            size = len(datetime(2000, 1, 1).strftime(self.bucket_format))
+            size = self.bucket_chars
             bucket, rest = rest[:size], rest[size:]
             if not rest.startswith("~"):
                 return None
@@ -430,8 +434,12 @@ class IndexChanges:
         path = exc.path
         claim = self.claims.get(path)
         if claim is None:
-            if path in self.unique_paths:
-                return exc  # a released entry changed meanwhile: retry the flush
+            if path in self.unique_paths or any(
+                p.rpartition("/")[0] == path for p in self.unique_paths
+            ):
+                # A released entry changed meanwhile, or another writer holds the claim on
+                # an entry's folder (it is writing a value there): retry the flush.
+                return exc
             return None
         found = self.storage.read(path)
         holder = EntryKey.parse(found) if found is not None else None

@@ -200,22 +200,26 @@ def entries(
 ) -> Iterator[Found]:
     """The entries of ``use``'s spans (within one user's shard when ``user_hash`` is given)."""
     index = use.index
+    spans = use.spans
+    # Within one user, names of other users' entries are skipped before they are parsed
+    # (a name holds its user's folder name, unless it is a digest of a long key).
+    mine = None if user_hash is None or index.across_users else user_hash
     for first, second in _folders(use, list_folder):
         folder = f"{index.folder}/{first}/{second}"
-        if user_hash is not None and not index.across_users:
-            shards = [index.shard("", user_hash)]
+        if mine is not None:
+            shards = [index.shard("", mine)]
         elif index.across_users and all(span.point for span in use.spans):
             shards = sorted({index.shard(span.low, "") for span in use.spans})
         else:
             shards = sorted(e.name for e in list_folder(folder) if e.is_dir)
         for shard in shards:
-            for entry in list_folder(f"{folder}/{shard}"):
-                if entry.is_dir:
+            where = f"{folder}/{shard}"
+            for entry in list_folder(where):
+                name = entry.name
+                if mine is not None and mine not in name and "^" not in name:
                     continue
-                found = index.parse(f"{folder}/{shard}", entry.name)
-                if found is None:
-                    continue
-                if any(span.admits(found) for span in use.spans):
+                found = index.parse(where, name)
+                if found is not None and any(span.admits(found) for span in spans):
                     yield found
 
 

@@ -317,6 +317,8 @@ class Query(Generic[M]):
 
     def all(self) -> builtins.list[M]:
         """Every matching object, in order (after the cursor, at most ``limit``)."""
+        if self._limit == 0:
+            return []
         key = self._key()
         matches = self._matches(key)
         if self._limit is not None:
@@ -494,6 +496,15 @@ class Query(Generic[M]):
     def _from_index(self, uses: list[IndexUse]) -> Iterator[M]:
         objects, hidden = self._pending()
         yield from objects
+        for path, key, index in self._targets(uses, hidden):
+            obj = self._read(path, key, index)
+            if obj is not None:
+                yield obj
+
+    def _targets(
+        self, uses: list[IndexUse], hidden: set[str]
+    ) -> Iterator[tuple[str, EntryKey, IndexDef]]:
+        """The objects the index entries of ``uses`` point to (once each), as paths and keys."""
         engine = self._source.engine
         user_hash = None if self._user_id is None else engine.hasher(self._user_id)
         seen: set[str] = set()
@@ -510,9 +521,7 @@ class Query(Generic[M]):
                 if path in seen or path in hidden:
                     continue
                 seen.add(path)
-                obj = self._read(path, key, index)
-                if obj is not None:
-                    yield obj
+                yield path, key, index
 
     def _entry_key(self, path: str) -> EntryKey | None:
         data = self._source.engine.read(path)
@@ -522,6 +531,13 @@ class Query(Generic[M]):
         """The object at ``path`` (a listed file or an entry's target), checked; None if gone."""
         source = self._source
         engine, spec = source.engine, source.spec
+        uow = source._unit_of_work_for_queries()
+        if self._user_id is not None and spec.time_field is None and not spec.previous_codecs:
+            try:  # one user's flat folder: the path of a listing (owner and id checked)
+                return cast(M | None, uow.read_listed(spec, self._user_id, key.object_id, path))
+            except CorruptObjectError as exc:
+                handle_corrupt(self._on_error, exc)
+                return None
         stored = path
         try:
             found = read_object(engine, spec, path)
@@ -550,7 +566,7 @@ class Query(Generic[M]):
         except CorruptObjectError as exc:
             handle_corrupt(self._on_error, exc)
             return None
-        source._unit_of_work_for_queries().adopt(spec, obj, path, stored, found[0], found[1])
+        uow.adopt(spec, obj, path, stored, found[0], found[1])
         return cast(M, obj)
 
 

@@ -9,7 +9,8 @@ objects hold, in two passes that each keep one chunk in memory:
 2. entries: every entry of each index is listed, and one whose object is
    gone or no longer holds its value is removed (unless it is younger than
    ``min_age`` seconds: a writer may be between its entry and its object).
-   Folders of indexes the model no longer declares are removed.
+   Folders of indexes the model no longer declares are removed, and so are
+   empty index folders (values no object holds any more).
 
 Each chunk is written, then committed with a checkpoint
 (``.volstore-index/<type>/.reindex.json``): a reindex that stops part way
@@ -52,7 +53,8 @@ class ReindexReport:
     (stale), ``young`` stale-looking entries left alone (younger than
     ``min_age``), ``conflicts`` (a unique value held by two objects: the
     second object's path), ``removed_indexes`` (folders of indexes no longer
-    declared), ``resumed`` whether a checkpoint was found.
+    declared), ``removed_folders`` (empty index folders), ``resumed`` whether
+    a checkpoint was found.
     """
 
     resource_type: str
@@ -63,6 +65,7 @@ class ReindexReport:
     young: int = 0
     commits: int = 0
     resumed: bool = False
+    removed_folders: int = 0
     conflicts: list[str] = field(default_factory=list)
     removed_indexes: list[str] = field(default_factory=list)
     errors: list[CorruptObjectError] = field(default_factory=list)
@@ -160,6 +163,7 @@ class _Run:
                 phase, after = "entries", ""
             self._entries(after)
         self._unknown_indexes()
+        self.report.removed_folders = len(remove_empty_index_folders(self.engine, self.spec))
         self._commit({}, [], {}, None)
         return self.report
 
@@ -333,6 +337,37 @@ class _Run:
                 self.report.removed_indexes.append(entry.name)
 
 
+def remove_empty_index_folders(engine: Engine, spec: ModelSpec) -> list[str]:
+    """Remove the empty folders of a model's indexes, bottom up; return them (no commit).
+
+    Entries that move on (a scheduler's next runs, a status that changes)
+    leave the folders of values nobody holds any more; a range query lists
+    each folder it overlaps, so they cost listings until they go. A folder is
+    removed only if it is empty at that moment (``remove_empty_folder``).
+    """
+    removed: list[str] = []
+
+    def clean(folder: str, depth: int) -> bool:
+        """Whether ``folder`` is empty once its empty children are gone."""
+        empty = True
+        for entry in engine.list(folder, hidden=True):
+            path = f"{folder}/{entry.name}"
+            if (
+                entry.is_dir
+                and depth < 3
+                and clean(path, depth + 1)
+                and engine.remove_empty_folder(path)
+            ):
+                removed.append(path)
+                continue
+            empty = False
+        return empty
+
+    for index in engine.indexes(spec):
+        clean(index.folder, 0)
+    return removed
+
+
 def prune_purged(engine: Engine, spec: ModelSpec, limit: datetime, chunk_size: int = 1000) -> int:
     """Remove the entries of a time-bucketed model's objects older than ``limit`` (retention).
 
@@ -373,4 +408,4 @@ def prune_purged(engine: Engine, spec: ModelSpec, limit: datetime, chunk_size: i
     return removed
 
 
-__all__ = ["ReindexReport", "prune_purged", "reindex"]
+__all__ = ["ReindexReport", "prune_purged", "reindex", "remove_empty_index_folders"]
