@@ -249,9 +249,30 @@ class IndexDef:
         return Found(f"{folder}/{name}", value, flag == CUT, EntryKey(user_hash, bucket, rest))
 
 
-def resolve(spec: ModelSpec, layout: Layout) -> tuple[IndexDef, ...]:
-    """The indexes of a model on a layout. ModelDefinitionError for a field without an order."""
-    return tuple(IndexDef(spec, index, layout) for index in spec.indexes)
+class Indexes:
+    """The secondary indexes of a store's registered models (the engine's ``indexes``).
+
+    ``indexes(spec)`` is the tuple of a model's indexes (empty without any);
+    a registry is true when some model has indexes.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._by_type: dict[str, tuple[IndexDef, ...]] = {}
+
+    def resolve(self, spec: ModelSpec) -> tuple[IndexDef, ...]:
+        """A model's indexes on this layout. ModelDefinitionError for a field without order."""
+        return tuple(IndexDef(spec, index, self.layout) for index in spec.indexes)
+
+    def keep(self, spec: ModelSpec, indexes: tuple[IndexDef, ...]) -> None:
+        if indexes:
+            self._by_type[spec.resource_type] = indexes
+
+    def __call__(self, spec: ModelSpec) -> tuple[IndexDef, ...]:
+        return self._by_type.get(spec.resource_type, ())
+
+    def __bool__(self) -> bool:
+        return bool(self._by_type)
 
 
 # -- keeping indexes in a flush -----------------------------------------------------------------
@@ -261,8 +282,7 @@ class Storage(Protocol):
     """What a flush's index changes need of the engine."""
 
     layout: Layout
-
-    def indexes(self, spec: ModelSpec) -> tuple[IndexDef, ...]: ...
+    indexes: Indexes
 
     def read(self, path: str) -> bytes | None: ...
 
@@ -373,11 +393,6 @@ class IndexChanges:
             path, content = index.entry(value, key)
             entries[path] = (index, content, key, obj)
         return entries
-
-    @property
-    def conditional(self) -> bool:
-        """Whether the flush must be a conditional write (it claims or releases unique values)."""
-        return bool(self.unique_paths)
 
     def finish(
         self, objects: dict[str, bytes], expected: dict[str, str | None]
@@ -520,7 +535,7 @@ __all__ = [
     "Found",
     "IndexChanges",
     "IndexDef",
+    "Indexes",
     "Storage",
-    "resolve",
     "walk_entries",
 ]

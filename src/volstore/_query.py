@@ -481,22 +481,65 @@ class Query(Generic[M]):
         """Every object of every user: the type folder walked one folder at a time."""
         objects, hidden = self._pending()
         yield from objects
-        source = self._source
-        engine, spec = source.engine, source.spec
+        engine, spec = self._source.engine, self._source.spec
         object_id_of = engine.layout.object_id_of
-        for path in engine.walk(spec.resource_type):
-            object_id = object_id_of(spec, path.rpartition("/")[2])
-            if object_id is None or path in hidden:
-                continue
-            user_hash = path.rsplit("/", 2)[-2]
-            obj = self._read(path, EntryKey(user_hash, "", object_id), None)
-            if obj is not None:
-                yield obj
+
+        def listed() -> Iterator[tuple[str, EntryKey, IndexDef | None]]:
+            for path in engine.walk(spec.resource_type):
+                object_id = object_id_of(spec, path.rpartition("/")[2])
+                if object_id is not None and path not in hidden:
+                    yield path, EntryKey(path.rsplit("/", 2)[-2], "", object_id), None
+
+        yield from self._read_all(listed())
 
     def _from_index(self, uses: list[IndexUse]) -> Iterator[M]:
         objects, hidden = self._pending()
         yield from objects
-        for path, key, index in self._targets(uses, hidden):
+        yield from self._read_all(self._targets(uses, hidden))
+
+    def _read_all(self, targets: Iterable[tuple[str, EntryKey, IndexDef | None]]) -> Iterator[M]:
+        """The objects at ``targets``, read in growing batches (one backend call each).
+
+        Batches grow from one file (``exists`` and ``first`` read little) to
+        64; nothing is held open between them.
+        """
+        spec = self._source.spec
+        batched = spec.version_field is None and not spec.previous_codecs
+        size, chunk = 1, []
+        for target in targets:
+            chunk.append(target)
+            if len(chunk) >= size:
+                yield from self._read_chunk(chunk, batched)
+                chunk, size = [], min(size * 4, 64)
+        if chunk:
+            yield from self._read_chunk(chunk, batched)
+
+    def _read_chunk(
+        self, chunk: list[tuple[str, EntryKey, IndexDef | None]], batched: bool
+    ) -> Iterator[M]:
+        source = self._source
+        engine, spec = source.engine, source.spec
+        uow = source._unit_of_work_for_queries()
+        if self._user_id is not None and spec.time_field is None and batched:
+            # One user's flat folder: read as a listing is, owner and id checked.
+            items = [(key.object_id, path) for path, key, _ in chunk]
+            for obj in uow.read_listed(spec, self._user_id, items):
+                if isinstance(obj, CorruptObjectError):
+                    handle_corrupt(self._on_error, obj)
+                elif obj is not None:
+                    yield obj
+            return
+        if batched:
+            datas = engine.read_batch([path for path, _, _ in chunk])
+            for (path, key, index), data in zip(chunk, datas, strict=True):
+                found = (
+                    data if data is None or isinstance(data, CorruptObjectError) else (data, None)
+                )
+                obj = self._checked(path, path, found, key, index)
+                if obj is not None:
+                    yield obj
+            return
+        for path, key, index in chunk:
             obj = self._read(path, key, index)
             if obj is not None:
                 yield obj
@@ -528,16 +571,8 @@ class Query(Generic[M]):
         return None if data is None else EntryKey.parse(data)
 
     def _read(self, path: str, key: EntryKey, index: IndexDef | None) -> M | None:
-        """The object at ``path`` (a listed file or an entry's target), checked; None if gone."""
-        source = self._source
-        engine, spec = source.engine, source.spec
-        uow = source._unit_of_work_for_queries()
-        if self._user_id is not None and spec.time_field is None and not spec.previous_codecs:
-            try:  # one user's flat folder: the path of a listing (owner and id checked)
-                return cast(M | None, uow.read_listed(spec, self._user_id, key.object_id, path))
-            except CorruptObjectError as exc:
-                handle_corrupt(self._on_error, exc)
-                return None
+        """The object at ``path`` (or in a previous codec's format), one read at a time."""
+        engine, spec = self._source.engine, self._source.spec
         stored = path
         try:
             found = read_object(engine, spec, path)
@@ -547,8 +582,30 @@ class Query(Generic[M]):
                     if found is not None:
                         stored = legacy
                         break
-            if found is None:
-                return None  # deleted since it was listed (or a stale index entry)
+        except CorruptObjectError as exc:
+            handle_corrupt(self._on_error, exc)
+            return None
+        return self._checked(path, stored, found, key, index)
+
+    def _checked(
+        self,
+        path: str,
+        stored: str,
+        found: tuple[bytes, str | None] | CorruptObjectError | None,
+        key: EntryKey,
+        index: IndexDef | None,
+    ) -> M | None:
+        """A read file as an object of the query's scope, checked and adopted; None if gone.
+
+        It must hold the id and owner its path (or entry) names, in the user
+        folder (and bucket) they belong in.
+        """
+        engine, spec = self._source.engine, self._source.spec
+        if found is None:
+            return None  # deleted since it was listed (or a stale index entry)
+        try:
+            if isinstance(found, CorruptObjectError):
+                raise found
             obj = engine.decode(spec, stored, found[0], key.object_id)
             owner = spec.owner(obj)
             if engine.hasher(owner) != key.user_hash:
@@ -566,7 +623,7 @@ class Query(Generic[M]):
         except CorruptObjectError as exc:
             handle_corrupt(self._on_error, exc)
             return None
-        uow.adopt(spec, obj, path, stored, found[0], found[1])
+        self._source._unit_of_work_for_queries().adopt(spec, obj, path, stored, found[0], found[1])
         return cast(M, obj)
 
 
