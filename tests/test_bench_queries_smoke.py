@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests._bench import smoke_json
 
 
 def test_queries_benchmark_smoke(tmp_path: Path) -> None:
-    out = tmp_path / "queries.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "queries", "--smoke", "--", "--json", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    document = json.loads(out.read_text())
+    document = smoke_json("bench_queries", tmp_path / "queries.json")
     assert {t["name"] for t in document["targets"]} == {
         "per-user query, indexed",
         "per-user query, unindexed",
