@@ -134,6 +134,11 @@ def test_the_tracker_knows_no_repository_or_query() -> None:
         "volstore._retention",
         "volstore._query",
         "volstore._index",
+        "volstore._plan",
+        "volstore._reindex",
+        "volstore._conditions",
+        "volstore._fields",
+        "volstore._order",
     }
     assert GRAPH["volstore._tracker"] & forbidden == set()
 
@@ -166,6 +171,11 @@ def test_only_backends_modal_s3_testing_and_the_store_name_a_concrete_backend() 
         "volstore._time",
         "volstore._ids",
         "volstore._attrs_schema",
+        # field values, conditions and index entries: pure, over the layout
+        "volstore._order",
+        "volstore._fields",
+        "volstore._conditions",
+        "volstore._index",
     ],
 )
 def test_the_ground_knows_no_storage(ground: str) -> None:

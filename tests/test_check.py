@@ -14,7 +14,8 @@ from pydantic import AwareDatetime
 
 import volstore
 from tests._faults import refuse_opens
-from volstore._check import CheckReport, check_store, iter_check_store
+from volstore._check import check_store, iter_check_store
+from volstore._check_report import CheckReport
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.backends.modal_remote import RemoteVolumeBackend
 from volstore.testing import VolumeEmulator

@@ -20,6 +20,9 @@ EXPECTED = {
     "TenantIsolationError", "UserHasher", "UserRepository", "VolstoreError", "__version__",
     "attrs_id_field", "bucketed", "check_store", "id_field", "iter_check_store", "migrate",
     "new_id", "resource", "spec_of",
+    # queries and indexes (docs/queries.md)
+    "Desc", "Index", "Page", "Query", "QueryError", "QueryPlan", "ReindexReport",
+    "UniqueViolationError", "all_of", "any_of", "contains", "desc", "is_in", "not_", "reindex",
 }  # fmt: skip
 
 

@@ -85,3 +85,32 @@ def check_emulator(emulator: VolumeEmulator) -> None:
         assert_type(await d.put.aio("k", 1, skip_if_exists=True), bool)
         async with volume.batch_upload.aio() as upload:
             assert_type(upload, EmulatedUploadBatch)
+
+
+def check_queries(store: volstore.Store) -> None:
+    """Query results keep the model's type; field names and operand types are checked."""
+    repo = store.repository(Schedule)
+    query = repo.query("ada").where(lambda s: s.enabled & (s.name == "nightly"))
+    assert_type(query, volstore.Query[Schedule])
+    assert_type(query.all(), list[Schedule])
+    assert_type(query.first(), Schedule | None)
+    assert_type(query.count(), int)
+    assert_type(query.exists(), bool)
+    assert_type(query.page(10), volstore.Page[Schedule])
+    assert_type(query.page(10).items, list[Schedule])
+    assert_type(query.page(10).cursor, str | None)
+    everyone = repo.query(all_users=True).where(enabled=True)
+    ordered = everyone.order_by("-created_at", lambda s: s.name, volstore.desc("id"))
+    assert_type(ordered.limit(5).all(), list[Schedule])
+    assert_type(list(ordered), list[Schedule])
+    assert_type(repo.for_user("ada").query().all(), list[Schedule])
+    assert_type(store.repository(Profile).query("ada").all(), list[Profile])
+    with store.session() as s:
+        assert_type(s.repository(Schedule).query("ada").all(), list[Schedule])
+    repo.query("ada").where(lambda s: volstore.is_in(s.name, ["a", "b"]))
+    repo.query("ada").where(lambda s: volstore.contains(s.tags, "x"))
+    repo.query("ada").where(lambda s: volstore.not_(s.enabled) | (s.cron == "* * * * *"))
+    # A misspelt field and a value of the wrong type are mypy errors (the ignores
+    # below would be reported unused, failing the type check, if they were not).
+    repo.query("ada").where(lambda s: s.enabeld)  # type: ignore[attr-defined]
+    repo.query("ada").where(lambda s: s.created_at < "2026-01-01")  # type: ignore[operator]

@@ -16,7 +16,8 @@ Objects live at ``<resource_type>/<sha256(user_id)[:16]>/<id>.json`` below the r
 """
 
 from ._bulk import BulkWriter
-from ._check import CheckReport, Finding, check_store, iter_check_store
+from ._check import check_store, iter_check_store
+from ._check_report import CheckReport, Finding
 from ._codec import JSON, MSGPACK, Codec, CodecUnavailableError, JsonCodec, MsgpackCodec
 from ._engine import ReloadPolicy
 from ._errors import (
@@ -30,12 +31,14 @@ from ._errors import (
     ModelDefinitionError,
     ObjectNotFoundError,
     ObjectTooLargeError,
+    QueryError,
     ReloadError,
     SchemaVersionError,
     SerializationError,
     SessionError,
     StaleObjectError,
     TenantIsolationError,
+    UniqueViolationError,
     VolstoreError,
 )
 from ._events import (
@@ -48,7 +51,10 @@ from ._events import (
 from ._ids import new_id
 from ._keys import MAX_ID_BYTES, UserHasher
 from ._migrate import MigrationReport, migrate
-from ._model import Model, ModelSpec, attrs_id_field, id_field, resource, spec_of
+from ._model import Index, Model, ModelSpec, attrs_id_field, id_field, resource, spec_of
+from ._query import Desc, Page, Query, QueryPlan, any_of, contains, desc, is_in, not_
+from ._query import all_of_ as all_of
+from ._reindex import ReindexReport, reindex
 from ._repository import OnError, Repository, UserRepository
 from ._session import Session, SessionStats
 from ._store import Store, StoreStats
@@ -72,9 +78,11 @@ __all__ = [
     "CommitError",
     "ConflictError",
     "CorruptObjectError",
+    "Desc",
     "DuplicateResourceTypeError",
     "Entry",
     "Finding",
+    "Index",
     "InvalidKeyError",
     "JsonCodec",
     "LayoutMismatchError",
@@ -88,6 +96,11 @@ __all__ = [
     "ObjectNotFoundError",
     "ObjectTooLargeError",
     "OnError",
+    "Page",
+    "Query",
+    "QueryError",
+    "QueryPlan",
+    "ReindexReport",
     "ReloadError",
     "ReloadPolicy",
     "Repository",
@@ -101,17 +114,25 @@ __all__ = [
     "Store",
     "StoreStats",
     "TenantIsolationError",
+    "UniqueViolationError",
     "UserHasher",
     "UserRepository",
     "VolstoreError",
     "__version__",
+    "all_of",
+    "any_of",
     "attrs_id_field",
     "bucketed",
     "check_store",
+    "contains",
+    "desc",
     "id_field",
+    "is_in",
     "iter_check_store",
     "migrate",
     "new_id",
+    "not_",
+    "reindex",
     "resource",
     "spec_of",
 ]

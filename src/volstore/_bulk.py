@@ -13,6 +13,10 @@ It is not one unit of work: each batch is committed on its own, so an error
 in the middle leaves the batches before it committed (and the current one
 unwritten). Run the import again to finish it: objects are written at their
 keys, so a second run replaces rather than duplicates.
+
+A model with secondary indexes gets its entries in the same batch; the
+stored object each one replaces is read first (one read per object), so the
+entries of its old values go.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._engine import Engine
-from ._errors import SessionError
+from ._errors import ConflictError, SessionError
+from ._index import IndexChanges
 from ._model import ModelSpec
 from ._tracker import version_of
 
@@ -46,6 +51,7 @@ class BulkWriter:
         self._writes: dict[str, bytes] = {}
         self._expected: dict[str, str | None] = {}
         self._specs: dict[type[Any], ModelSpec] = {}
+        self._derived: IndexChanges | None = None  # the batch's index entries
         self._closed = False
 
     def __enter__(self) -> BulkWriter:
@@ -63,6 +69,7 @@ class BulkWriter:
         finally:
             self._writes.clear()
             self._expected.clear()
+            self._derived = None
             self._closed = True
 
     def add(self, obj: M) -> M:
@@ -87,6 +94,11 @@ class BulkWriter:
             setattr(obj, spec.version_field, 1)
             self._expected[path] = None
         self._writes[path] = self.engine.encode(spec, obj)
+        if spec.indexes:
+            if self._derived is None:
+                self._derived = self.engine.derived_files()
+            if self._derived is not None:
+                self._derived.add(spec, path, None, obj, path)
         if len(self._writes) >= self.batch_size:
             self.flush()
         return obj
@@ -95,7 +107,16 @@ class BulkWriter:
         """Write and commit the objects queued so far (nothing when none are)."""
         if not self._writes:
             return
-        self.engine.apply(self._writes, (), self._expected or None)
+        writes, derived = self._writes, self._derived
+        deletes: list[str] = []
+        if derived is not None:
+            writes, deletes = derived.finish(self._writes, self._expected)
+        try:
+            self.engine.apply(writes, deletes, self._expected or None)
+        except ConflictError as exc:
+            named = derived.conflict(exc) if derived is not None else None
+            raise (named or exc) from None
+        self._derived = None
         self.engine.commit()
         self.written += len(self._writes)
         self.commits += 1

@@ -15,7 +15,14 @@ and reports five kinds of findings:
   move between buckets cut short by a crash): the older copy is reported;
 - ``unknown``: a file that matches no registered model (a folder of an
   unregistered resource type, a file not named ``<id><ext>``, a folder where
-  the layout has none).
+  the layout has none);
+- ``index`` (only when a registered model declares indexes): index drift, an
+  entry whose object is gone or holds another value (left by a crash or a
+  background commit that published part of a flush, or by concurrent writers
+  of one unversioned object), or an object missing from an index. Queries
+  never return a wrong object because of it (they test every object they
+  read), but a missing entry hides its object from indexed queries:
+  ``volstore.reindex`` (``volstore reindex TYPE``) repairs both.
 
 The layout marker ``.volstore.json`` and the quarantine folder are never
 findings; other names starting with ``.`` are skipped, as every listing skips them.
@@ -36,7 +43,7 @@ Memory stays flat whatever the store's size: files are visited as a stream
 (one folder listing at a time, never a list of every path), and a report keeps
 at most ``max_findings`` findings of each kind (the totals count them all). To
 find duplicates, a time-bucketed type costs 8 bytes of digest per object while
-it is walked.
+it is walked; so does each entry of an index (its digest, until its entry is met).
 """
 
 from __future__ import annotations
@@ -44,109 +51,24 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from ._check_report import (
+    DEFAULT_MAX_FINDINGS,
+    DEFAULT_QUARANTINE,
+    DEFAULT_TEMPORARY_MIN_AGE,
+    CheckReport,
+    Finding,
+    FindingKind,
+)
 from ._engine import Engine
-from ._errors import CorruptObjectError, InvalidKeyError, short_reason
+from ._errors import CorruptObjectError, InvalidKeyError, SerializationError, short_reason
+from ._index import IndexDef
 from ._keys import check_relative_path
-from ._layout import MARKER
+from ._layout import INDEX_ROOT, MARKER
 from ._model import ModelSpec
 from ._tracker import version_of
 from .backends._base import Entry, is_temporary_name
-
-FindingKind = Literal["corrupt", "temporary", "mismatch", "duplicate", "unknown"]
-KINDS: tuple[FindingKind, ...] = ("corrupt", "temporary", "mismatch", "duplicate", "unknown")
-DEFAULT_QUARANTINE = ".volstore-quarantine"
-DEFAULT_MAX_FINDINGS = 10_000
-DEFAULT_TEMPORARY_MIN_AGE = 600.0
-"""Seconds before repair removes a temporary file whose writer it cannot see (another
-machine or container): a live writer renames its files within a batch's time."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing the check found: its kind, the path (relative to the root), why.
-
-    ``action`` says what repair did with it (``"removed"``, ``"moved to ..."``,
-    ``"left in place: ..."``), or is None when the check did not repair.
-    """
-
-    kind: FindingKind
-    path: str
-    reason: str
-    action: str | None = None
-
-    def __str__(self) -> str:
-        done = f" [{self.action}]" if self.action else ""
-        return f"{self.kind}: {self.path}: {self.reason}{done}"
-
-
-@dataclass
-class CheckReport:
-    """What ``check_store`` found.
-
-    Each list keeps the first ``max_findings`` findings of its kind; ``totals``
-    counts every finding by kind. ``files_checked`` counts every file visited,
-    ``objects_checked`` the object files read and validated. ``temporary_files_visible``
-    is False for backends whose writes never leave temporary files (memory).
-    ``removed`` and ``quarantined`` count what repair did.
-    """
-
-    corrupt: list[Finding] = field(default_factory=list)
-    temporary: list[Finding] = field(default_factory=list)
-    mismatched: list[Finding] = field(default_factory=list)
-    duplicates: list[Finding] = field(default_factory=list)
-    unknown: list[Finding] = field(default_factory=list)
-    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    files_checked: int = 0
-    objects_checked: int = 0
-    temporary_files_visible: bool = True
-    repaired: bool = False
-    removed: int = 0
-    quarantined: int = 0
-    max_findings: int = DEFAULT_MAX_FINDINGS
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing at all was found."""
-        return not any(self.totals.values())
-
-    @property
-    def truncated(self) -> bool:
-        """True when some findings were counted but not kept (more than ``max_findings``)."""
-        return any(self.totals[kind] > len(self._list(kind)) for kind in KINDS)
-
-    def findings(self) -> list[Finding]:
-        """Every kept finding, kind by kind."""
-        return [*self.corrupt, *self.temporary, *self.mismatched, *self.duplicates, *self.unknown]
-
-    def add(self, finding: Finding) -> None:
-        self.totals[finding.kind] += 1
-        kept = self._list(finding.kind)
-        if len(kept) < self.max_findings:
-            kept.append(finding)
-        if finding.action == "removed":
-            self.removed += 1
-        elif finding.action is not None and finding.action.startswith("moved to "):
-            self.quarantined += 1
-
-    def _list(self, kind: str) -> list[Finding]:
-        return {
-            "corrupt": self.corrupt,
-            "temporary": self.temporary,
-            "mismatch": self.mismatched,
-            "duplicate": self.duplicates,
-            "unknown": self.unknown,
-        }[kind]
-
-    def summary(self) -> str:
-        """One line: how much was checked and found."""
-        found = ", ".join(f"{self.totals[kind]} {kind}" for kind in KINDS)
-        repaired = f"; removed {self.removed}, quarantined {self.quarantined}"
-        return f"checked {self.files_checked} files ({self.objects_checked} objects): {found}" + (
-            repaired if self.repaired else ""
-        )
 
 
 def _engine_of(store: Any) -> Engine:
@@ -194,6 +116,8 @@ def check_store(
         repaired=repair,
         max_findings=max_findings,
     )
+    if any(engine.indexes(spec) for spec in engine.models.values()):
+        report.totals["index"] = 0
     for finding in checker.run():
         report.add(finding)
     report.files_checked = checker.files_checked
@@ -235,6 +159,8 @@ class _Checker:
         self.files_checked = 0
         self.objects_checked = 0
         self._changed = False
+        # resource type -> digests of the index entries its valid objects should have
+        self._expected: dict[str, set[int]] = {}
 
     # -- the walk ----------------------------------------------------------------------
 
@@ -242,6 +168,7 @@ class _Checker:
         self.engine.check_layout()
         try:
             yield from self._walk_root()
+            yield from self._index_drift()
         finally:
             if self._changed:
                 self.engine.commit()
@@ -418,6 +345,14 @@ class _Checker:
                 return self._quarantined(
                     "mismatch", path, f"its timestamp belongs in {expected}, not {bucket}"
                 )
+        indexes = engine.indexes(spec)
+        if indexes:
+            expected_entries = self._expected.setdefault(spec.resource_type, set())
+            for index in indexes:
+                try:
+                    expected_entries.update(_entry_digest(*e) for e in index.entries_of(obj))
+                except (SerializationError, InvalidKeyError) as exc:
+                    return Finding("index", path, f"cannot be indexed: {exc}")
         return None
 
     # -- duplicates (time-bucketed types) ------------------------------------------------------
@@ -504,6 +439,96 @@ class _Checker:
                     version = 0
         return (version, mtime or 0.0, path)
 
+    # -- index drift ----------------------------------------------------------------------------
+
+    def _index_drift(self) -> Iterator[Finding]:
+        """Entries without their object's value, objects without their entries, strays."""
+        engine = self.engine
+        indexed = {t: s for t, s in sorted(engine.models.items()) if engine.indexes(s)}
+        for entry in self._entries(INDEX_ROOT):
+            path = f"{INDEX_ROOT}/{entry.name}"
+            if entry.name.startswith("."):
+                yield from self._hidden(path, entry)
+            elif entry.is_dir and entry.name not in indexed:
+                yield from self._unknown_below(
+                    path, f"no registered model with indexes has resource type {entry.name!r}"
+                )
+            elif not entry.is_dir:
+                yield from self._special(path, entry, False) if entry.kind != "file" else ()
+                if entry.kind == "file":
+                    self.files_checked += 1
+                    yield Finding("unknown", path, "a file where only index folders belong")
+        for resource_type, spec in indexed.items():
+            expected = self._expected.pop(resource_type, set())
+            indexes = {index.name: index for index in engine.indexes(spec)}
+            root = f"{INDEX_ROOT}/{resource_type}"
+            for entry in self._entries(root):
+                path = f"{root}/{entry.name}"
+                if entry.name.startswith("."):
+                    yield from self._hidden(path, entry)
+                elif entry.name in indexes and entry.is_dir:
+                    yield from self._index_folder(indexes[entry.name], path, 0, expected)
+                else:
+                    yield from self._unknown_below(
+                        path, f"{spec.cls.__name__} declares no index {entry.name!r}"
+                    )
+            if expected:
+                yield from self._missing_entries(spec, expected)
+
+    def _index_folder(
+        self, index: IndexDef, folder: str, depth: int, expected: set[int]
+    ) -> Iterator[Finding]:
+        for entry in self._entries(folder):
+            path = f"{folder}/{entry.name}"
+            if entry.name.startswith("."):
+                yield from self._hidden(path, entry)
+            elif entry.kind in ("symlink", "other"):
+                yield from self._special(path, entry, False)
+            elif depth < 3 and entry.is_dir:
+                yield from self._index_folder(index, path, depth + 1, expected)
+            elif entry.is_dir:
+                yield from self._unknown_below(path, f"a folder inside index {index.name}")
+            else:
+                self.files_checked += 1
+                found = index.parse(folder, entry.name) if depth == 3 else None
+                if found is None:
+                    yield Finding("unknown", path, f"not an entry of index {index.name}")
+                    continue
+                content = b"" if found.key is not None else (self.engine.read(path) or b"")
+                digest = _entry_digest(path, content)
+                if digest in expected:
+                    expected.discard(digest)
+                else:
+                    yield self._drift(
+                        path,
+                        f"an entry of index {index.name} whose object is gone or holds "
+                        "another value",
+                        index,
+                    )
+
+    def _missing_entries(self, spec: ModelSpec, expected: set[int]) -> Iterator[Finding]:
+        """Second pass over a type whose entries were not all found: name the objects."""
+        engine = self.engine
+        for path in engine.walk(spec.resource_type):
+            object_id = engine.layout.object_id_of(spec, path.rpartition("/")[2])
+            data = engine.read(path) if object_id is not None else None
+            if data is None:
+                continue
+            try:
+                obj = engine.decode(spec, path, data, object_id)
+                entries = [(i, e) for i in engine.indexes(spec) for e in i.entries_of(obj)]
+            except (CorruptObjectError, SerializationError, InvalidKeyError):
+                continue  # reported by the first pass
+            for index, entry in entries:
+                if _entry_digest(*entry) in expected:
+                    yield self._drift(path, f"missing from index {index.name}", index)
+
+    def _drift(self, path: str, reason: str, index: IndexDef) -> Finding:
+        action = None
+        if self.repair:
+            action = f"left in place: `volstore reindex {index.spec.resource_type}` repairs it"
+        return Finding("index", path, f"{reason} (run volstore reindex)", action)
+
     # -- findings and repairs -------------------------------------------------------------
 
     def _temporary(self, path: str) -> Finding:
@@ -552,6 +577,11 @@ class _Checker:
             return target
 
 
+def _entry_digest(path: str, content: bytes) -> int:
+    digest = hashlib.blake2b(path.encode("utf-8", "surrogatepass") + b"\0" + content, digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
+
+
 class _Keys:
     """The keys of a time-bucketed type seen so far, as 8-byte digests (flat memory per key)."""
 
@@ -572,11 +602,4 @@ class _Keys:
             self.seen.add(key)
 
 
-__all__ = [
-    "DEFAULT_QUARANTINE",
-    "CheckReport",
-    "Finding",
-    "FindingKind",
-    "check_store",
-    "iter_check_store",
-]
+__all__ = ["check_store", "iter_check_store"]

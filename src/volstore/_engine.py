@@ -40,6 +40,7 @@ from ._errors import (
     VolstoreError,
     short_reason,
 )
+from ._index import IndexChanges, Indexes
 from ._keys import UserHasher
 from ._layout import MARKER, Layout
 from ._model import ModelSpec, spec_of
@@ -158,6 +159,7 @@ class Engine:
         self.reload_policy = reload
         self._models: dict[str, ModelSpec] = {}
         self._specs: dict[type[Any], ModelSpec] = {}
+        self.indexes = Indexes(self.layout)  # the models' secondary indexes: indexes(spec)
         self._lock = threading.Lock()
         self._layout_checked = False
         self._marker_pending = False
@@ -198,6 +200,7 @@ class Engine:
         if spec is not None:
             return spec
         spec = spec_of(model)
+        indexes = self.indexes.resolve(spec)
         with self._lock:
             current = self._models.get(spec.resource_type)
             if current is None:
@@ -209,7 +212,12 @@ class Engine:
                     f"{spec.cls.__module__}.{spec.cls.__qualname__} cannot use it too"
                 )
             self._specs[spec.cls] = spec
+            self.indexes.keep(spec, indexes)
         return spec
+
+    def derived_files(self) -> IndexChanges | None:
+        """A flush's index entries (``_index.IndexChanges``); None when no model has indexes."""
+        return IndexChanges(self) if self.indexes else None
 
     @property
     def models(self) -> dict[str, ModelSpec]:
@@ -483,7 +491,7 @@ class Engine:
             except NotImplementedError:
                 raise SessionError(
                     f"{backend.describe()} offers no conditional writes (compare-and-swap); "
-                    "versioned models need them"
+                    "versioned models and unique indexes need them"
                 ) from None
             except self._errors as exc:
                 self._fail(exc, "writing to")

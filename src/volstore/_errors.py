@@ -14,8 +14,10 @@ VolstoreError
 ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
 │   └── SchemaVersionError                 written by newer code (a future schema version)
 ├── SessionError (RuntimeError)            a session used after close, or misused
+├── QueryError (ValueError)                a query names an unknown field, a bad value or cursor
 ├── ConflictError (RuntimeError)           a conditional write found another stored state
-│   └── StaleObjectError (SessionError)    a versioned object changed since it was loaded
+│   ├── StaleObjectError (SessionError)    a versioned object changed since it was loaded
+│   └── UniqueViolationError               a unique index already holds the value
 ├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
 ├── TenantIsolationError (PermissionError) a user-bound repository given another user's object
 └── BackendError (OSError)                 the storage below failed
@@ -28,6 +30,9 @@ Errors of the layer below are translated at the boundary with
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
 
 
 class VolstoreError(Exception):
@@ -154,6 +159,51 @@ class StaleObjectError(ConflictError, SessionError):
         self.found_token = None
 
 
+class UniqueViolationError(ConflictError):
+    """A unique index already holds the value for another object; nothing of the flush was written.
+
+    ``index`` is the index's name (its field), ``value`` the value asked for,
+    ``path`` the index entry that holds it, ``holder`` the key ``(user_id,
+    id)`` of the object holding it when it is known. The message names the
+    holder's id only when it belongs to the same user.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        model: str,
+        index: str,
+        value: Any,
+        holder: tuple[str, str] | None,
+        same_user: bool,
+        detail: str = "",
+    ) -> None:
+        if holder is None:
+            by = "by another object"
+        elif same_user:
+            by = f"by {model} {holder[1]!r}"
+        else:
+            by = "by another user's object"
+        RuntimeError.__init__(
+            self, f"{model}.{index} {value!r} is already taken {by} (unique index){detail}"
+        )
+        self.path = path
+        self.index = index
+        self.value = value
+        self.holder = holder
+        self.expected_token = None
+        self.found_token = None
+
+
+class QueryError(VolstoreError, ValueError):
+    """A query is invalid: an unknown field, a value the field cannot hold, an operator the
+    field does not support, or a cursor that belongs to another query.
+
+    Raised when the query is built (before anything is read), naming the model
+    and the field.
+    """
+
+
 class LayoutMismatchError(VolstoreError, ValueError):
     """The store was written with another user-hash layout (plain, keyed, other key or length).
 
@@ -201,6 +251,20 @@ def install_hint(extra: str, package: str | None = None) -> str:
         f"{alone} (from a clone of the repository, as volstore is not on PyPI yet: "
         f"pip install '/path/to/volstore[{extra}]')"
     )
+
+
+OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
+"""What a listing does with a stored file that does not parse: raise, skip, or call a function."""
+
+
+def handle_corrupt(on_error: OnError, exc: CorruptObjectError) -> None:
+    """Apply an ``on_error`` policy to a stored file that does not parse: raise, skip or call."""
+    if on_error == "raise":
+        raise exc
+    if callable(on_error):
+        on_error(exc)
+    elif on_error != "skip":
+        raise ValueError(f"on_error must be 'raise', 'skip' or a function, not {on_error!r}")
 
 
 _MAX_REASON = 300

@@ -249,6 +249,10 @@ class BucketedRepository(Repository[M]):
             ids = [object_id for object_id in ids if fnmatch.fnmatchcase(object_id, pattern)]
         return ids if limit is None else ids[:limit]
 
+    def _scan_window(self, window: Window, user_id: str | None, on_error: OnError) -> Iterator[M]:
+        """The objects in ``window`` (one user's, or everyone's): what an unindexed query reads."""
+        return self._walk(window, user_id, None, False, on_error, False)
+
     # -- writes by key -------------------------------------------------------------------------
 
     def delete_all(self, user_id: str) -> int:

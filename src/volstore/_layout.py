@@ -6,6 +6,7 @@ This module is the one home of the folder structure below a store's root::
     <type>/<YYYY-MM-DD>/<HH>/<user_hash>/<id><ext>        time-bucketed, bucket="hour"
     <type>/<YYYY-MM-DD>/<user_hash>/<id><ext>             time-bucketed, bucket="day"
     .volstore.json                                        the layout marker
+    .volstore-index/<type>/<index>/...                    secondary indexes (``_index``)
 
 Paths are built here and nowhere else; the check, retention, the CLI and the
 queries read the folder levels from ``Layout.levels`` rather than
@@ -32,6 +33,8 @@ from ._model import ModelSpec
 from ._time import bucket_names, parse_date_folder, parse_hour_folder, to_utc
 
 MARKER = ".volstore.json"
+INDEX_ROOT = ".volstore-index"
+"""The folder of every secondary index (hidden: listings and the object walk skip it)."""
 """The layout marker at the root: how user ids are hashed into folder names."""
 
 SEED_LAYOUT: dict[str, object] = {"user_hash": "sha256", "length": DEFAULT_USER_HASH_LENGTH}
@@ -111,6 +114,23 @@ class Layout:
             )
         utc = to_utc(at, f"{spec.cls.__name__}.{spec.time_field}")
         return f"{spec.resource_type}/{bucket_names(utc, spec.bucket)}"
+
+    def path_in(
+        self, spec: ModelSpec, user_hash: str, object_id: str, bucket: datetime | None = None
+    ) -> str:
+        """The path of an object from its user folder name (and bucket start), as listed.
+
+        ``user_hash`` and ``object_id`` must come from the store's own names
+        (an index entry); they are checked again by the backend.
+        """
+        if spec.time_field is None:
+            return f"{spec.resource_type}/{user_hash}/{object_id}{spec.extension}"
+        return f"{self.bucket_folder(spec, bucket)}/{user_hash}/{object_id}{spec.extension}"
+
+    @staticmethod
+    def index_folder(spec: ModelSpec, name: str) -> str:
+        """The folder of one secondary index of a model: ``.volstore-index/<type>/<name>``."""
+        return f"{INDEX_ROOT}/{spec.resource_type}/{name}"
 
     def legacy_paths(self, spec: ModelSpec, path: str) -> list[str]:
         """Where an object at ``path`` may still be stored in a previous codec's format."""
@@ -214,4 +234,4 @@ def _mismatch_message(stored: dict[str, object], mine: dict[str, object]) -> str
     )
 
 
-__all__ = ["MARKER", "SEED_LAYOUT", "Layout", "Level", "describe_layout"]
+__all__ = ["INDEX_ROOT", "MARKER", "SEED_LAYOUT", "Layout", "Level", "describe_layout"]

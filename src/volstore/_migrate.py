@@ -6,6 +6,10 @@ the current one) so that old upgrade code can be retired. It streams: one
 folder listing and one chunk of objects in memory at a time, one commit per
 chunk. A migration that is killed part way is simply run again: objects
 already in the current form are recognised and skipped.
+
+Secondary indexes hold the values the objects had when they were written;
+an upgrade function that changes an indexed field (or a time-bucketed
+model's timestamp) leaves them behind: run ``volstore.reindex`` after it.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
@@ -58,6 +59,45 @@ SCHEMA_KEY = "_schema_version"
 T = TypeVar("T", bound=type)
 
 
+INDEX_SHARDS = (16, 256, 4096)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index on one field of a model, declared with it (see docs/queries.md).
+
+    ``Index("status")`` lets queries on ``status`` (``==``, ``in``, ranges,
+    string prefixes) read only the objects whose value matches, within one
+    user or across users. ``unique=True`` refuses a second object with the
+    same value: per user, or ``across_users=True`` across all users
+    (UniqueViolationError, nothing written). ``field`` may name a nested
+    field (``"notifications.email"``). ``shards`` (16, 256 or 4096) spreads
+    the entries of values that share a folder: each folder holds at most
+    262,144 entries on a v2 Modal Volume.
+
+    Declared with ``indexes=[...]`` on the model (a plain string is an
+    ``Index`` of that field)::
+
+        class Task(volstore.Model, resource_type="tasks",
+                   indexes=["status", volstore.Index("slug", unique=True)]):
+            ...
+    """
+
+    field: str
+    unique: bool = False
+    across_users: bool = False
+    shards: int = 16
+
+    @property
+    def name(self) -> str:
+        """The index's name: its field path (also its folder name)."""
+        return self.field
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.field.split("."))
+
+
 @dataclass(frozen=True, eq=False)
 class ModelSpec:
     """What volstore knows about one model class."""
@@ -76,6 +116,7 @@ class ModelSpec:
         default_factory=dict
     )  # from_version -> upgrade of a stored document to from_version + 1
     previous_codecs: tuple[Codec, ...] = ()  # formats still read (a codec change in progress)
+    indexes: tuple[Index, ...] = ()  # secondary indexes (see docs/queries.md)
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -250,6 +291,7 @@ _DECLARATION_DEFAULTS: dict[str, Any] = {
     "schema_version": None,
     "migrations": None,
     "previous_codecs": (),
+    "indexes": (),
 }
 DECLARATION_KEYWORDS = ("resource_type", *_DECLARATION_DEFAULTS)
 
@@ -293,6 +335,62 @@ def _check_schema(cls: type[Any], values: dict[str, Any]) -> None:
         raise ModelDefinitionError(f"{cls.__name__}: previous_codecs repeats the model's codec")
 
 
+_FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _check_indexes(
+    cls: type[Any], declared: object, field_names: list[str], values: dict[str, Any]
+) -> tuple[Index, ...]:
+    """The declared indexes as ``Index`` objects; ModelDefinitionError for a bad declaration.
+
+    Field types are checked when a store registers the model (forward
+    references resolve by then): see ``volstore._index``.
+    """
+    if isinstance(declared, (str, Index)) or not isinstance(declared, Iterable):
+        raise ModelDefinitionError(
+            f"{cls.__name__}: indexes takes a list of field names or volstore.Index(...), "
+            f"not {declared!r}"
+        )
+    indexes: list[Index] = []
+    reserved = {
+        values["id_field"]: "id",
+        values["owner_field"]: "owner",
+        values["version_field"]: "version",
+    }
+    for item in declared:
+        index = Index(item) if isinstance(item, str) else item
+        if not isinstance(index, Index):
+            raise ModelDefinitionError(
+                f"{cls.__name__}: an index is a field name or volstore.Index(...), not {item!r}"
+            )
+        where = f"{cls.__name__}: index {index.field!r}"
+        if not isinstance(index.field, str) or not _FIELD_PATH.fullmatch(index.field):
+            raise ModelDefinitionError(f"{where}: not a field name (or a dotted path of them)")
+        top = index.path[0]
+        if top not in field_names:
+            close = difflib.get_close_matches(top, field_names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ModelDefinitionError(f"{where}: {cls.__name__} has no field {top!r}{hint}")
+        if len(index.path) == 1 and reserved.get(top) is not None:
+            raise ModelDefinitionError(
+                f"{where}: the {reserved[top]} field is part of every object's key and needs "
+                "no index"
+                if reserved[top] != "version"
+                else f"{where}: the version field changes at every write; it cannot be indexed"
+            )
+        if index.shards not in INDEX_SHARDS:
+            raise ModelDefinitionError(
+                f"{where}: shards must be one of {', '.join(map(str, INDEX_SHARDS))}, "
+                f"not {index.shards!r}"
+            )
+        if index.across_users and not index.unique:
+            raise ModelDefinitionError(f"{where}: across_users applies to unique indexes only")
+        if any(other.name == index.name for other in indexes):
+            raise ModelDefinitionError(f"{where}: declared twice")
+        indexes.append(index)
+    return tuple(indexes)
+
+
 def _make_spec(
     cls: type[Any],
     resource_type: object,
@@ -313,6 +411,7 @@ def _make_spec(
         raise ModelDefinitionError(
             f"{cls.__name__}: bucket must be one of {', '.join(BUCKETS)}, not {values['bucket']!r}"
         )
+    values["indexes"] = _check_indexes(cls, values["indexes"], field_names, values)
     spec = ModelSpec(cls=cls, resource_type=checked, kind=kind, **values)
     roles = [("id", spec.id_field), ("owner", spec.owner_field)]
     if spec.time_field is not None:

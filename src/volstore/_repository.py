@@ -17,22 +17,24 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ._engine import Engine, ReloadArg, check_reload_arg
 from ._errors import (
     CorruptObjectError,
     ObjectNotFoundError,
+    OnError,
     SessionError,
     StaleObjectError,
     TenantIsolationError,
+    handle_corrupt,
 )
+from ._query import Query, check_limit
+from ._time import Window
 from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
 _CHUNK = 64  # files read per backend call when a user's objects are listed
-OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
-"""What ``list`` does with a stored file that does not parse: raise, skip, or call a function."""
 
 
 class Source(Protocol):
@@ -50,21 +52,6 @@ def unit_of_work_of(source: Source | UnitOfWork) -> UnitOfWork:
     if isinstance(getattr(source, "engine", None), Engine) and hasattr(source, "buffered"):
         return source  # type: ignore[return-value]
     raise TypeError(f"a repository is built on a Store or a Session, not {source!r}")
-
-
-def handle_corrupt(on_error: OnError, exc: CorruptObjectError) -> None:
-    """Apply an ``on_error`` policy to a stored file that does not parse: raise, skip or call."""
-    if on_error == "raise":
-        raise exc
-    if callable(on_error):
-        on_error(exc)
-    elif on_error != "skip":
-        raise ValueError(f"on_error must be 'raise', 'skip' or a function, not {on_error!r}")
-
-
-def check_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise ValueError(f"limit must be a non-negative int, not {limit!r}")
 
 
 class Repository(Generic[M]):
@@ -95,6 +82,32 @@ class Repository(Generic[M]):
         """A view of this repository bound to one user: it cannot reach anyone else's objects."""
         self.engine.hasher(user_id)  # validates the user id now
         return UserRepository(self, user_id)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def query(self, user_id: str | None = None, *, all_users: bool = False) -> Query[M]:
+        """A query over one user's objects (``query(user_id)``) or everyone's (``all_users=True``).
+
+        The scope is explicit: one of the two must be given. See ``Query``
+        and docs/queries.md. Raises InvalidKeyError for a bad user id,
+        TypeError when neither or both scopes are given.
+        """
+        if (user_id is None) == (not all_users):
+            raise TypeError(
+                "give a user id (query(user_id)) or ask for every user (query(all_users=True))"
+            )
+        if user_id is not None:
+            self.engine.hasher(user_id)  # validates the user id now
+        return Query(self, user_id)
+
+    def _unit_of_work_for_queries(self) -> UnitOfWork:
+        return self._uow
+
+    def _scan_user(self, user_id: str, on_error: OnError) -> Iterator[M]:
+        return self.iter(user_id, on_error=on_error, reload=False)
+
+    def _scan_window(self, window: Window, user_id: str | None, on_error: OnError) -> Iterator[M]:
+        raise TypeError(f"{self.model.__name__} is not time-bucketed")
 
     # -- reads by key -----------------------------------------------------------------
 
@@ -541,6 +554,10 @@ class UserRepository(Generic[M]):
     def count(self, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
         """How many objects the bound user has (a folder listing)."""
         return self.repository.count(self.user_id, pattern=pattern, reload=reload)
+
+    def query(self) -> Query[M]:
+        """A query over this user's objects (see ``Repository.query``)."""
+        return self.repository.query(self.user_id)
 
     def put(self, obj: M) -> M:
         """Insert or replace ``obj``; TenantIsolationError when another user owns it."""

@@ -19,6 +19,7 @@ from ._errors import CorruptObjectError, InvalidKeyError
 from ._keys import check_relative_path
 from ._layout import Level
 from ._model import ModelSpec
+from ._reindex import prune_purged
 from ._repository import OnError, handle_corrupt
 from ._time import DAY, EPOCH, HOUR, cutoff_of, parse_date_folder, parse_hour_folder, to_utc
 
@@ -36,6 +37,7 @@ class RetentionReport:
     ``stray_folders`` and ``stray_files`` (a symbolic link, never followed,
     is a stray file). ``committed`` says whether the backend was committed
     (once, and only when something was removed).
+    ``removed_entries`` counts the index entries of removed objects that went.
     """
 
     cutoff: datetime
@@ -46,6 +48,7 @@ class RetentionReport:
     stray_folders: tuple[str, ...] = ()
     stray_files: tuple[str, ...] = ()
     committed: bool = False
+    removed_entries: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ def purge_older_than(
     if trimmed:
         engine.apply({}, trimmed)
         removed += len(trimmed)
+    entries = 0
+    if (whole or trimmed) and engine.indexes(spec):
+        entries = prune_purged(engine, spec, limit)  # after the objects: never one without
     committed = bool(whole or trimmed)
     if committed:
         engine.commit()
@@ -134,6 +140,7 @@ def purge_older_than(
         stray_folders=tuple(stray_folders),
         stray_files=tuple(stray_files),
         committed=committed,
+        removed_entries=entries,
     )
 
 

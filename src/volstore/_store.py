@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._bulk import BulkWriter
-from ._check import DEFAULT_QUARANTINE, DEFAULT_TEMPORARY_MIN_AGE, CheckReport, check_store
+from ._check import check_store
+from ._check_report import DEFAULT_QUARANTINE, DEFAULT_TEMPORARY_MIN_AGE, CheckReport
 from ._direct import Direct
 from ._engine import DEFAULT_MAX_OBJECT_BYTES, Engine, ReloadPolicy, Stats
 from ._engine import Stats as StoreStats  # the counters since the store opened

@@ -398,7 +398,7 @@ class Tracker:
             raise
         stats = self.stats
         stats.writes += len(plan.writes)
-        stats.deletes += len(plan.deletes)
+        stats.deletes += len(plan.deletes) + len(plan.derived_deletes)
         stats.bytes_written += sum(map(len, plan.writes.values()))
         if plan.rekey:
             self._tracked = plan.settled()
@@ -408,15 +408,17 @@ class Tracker:
 
     def _apply(self, plan: _Plan) -> None:
         engine = self.engine
-        if not plan.versioned:
-            engine.apply(plan.writes, sorted(plan.deletes))
+        plan.finish_derived()
+        deletes = [*sorted(plan.deletes), *plan.derived_deletes]
+        if not plan.versioned and not plan.expected:
+            engine.apply(plan.writes, deletes)
             return
         # Compare-and-swap: the stored state of each versioned object must still
         # be the one this unit of work read (or none, for a create). The backend
         # compares against the latest committed state (a volume reloads for it).
         plan.prepare_versions()
         try:
-            tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
+            tokens = engine.apply(plan.writes, deletes, plan.expected)
         except ConflictError as exc:
             raise plan.stale(exc) from None
         plan.record_versions(tokens)
@@ -443,6 +445,8 @@ class _Plan:
         self.blind_owners: list[str] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
         self.bumped: list[tuple[_Tracked, int]] = []  # (tracked, old version): to undo
+        self.derived = engine.derived_files()  # index entries (None: no model declares any)
+        self.derived_deletes: list[str] = []
         try:
             self._build()
         except BaseException:
@@ -485,6 +489,8 @@ class _Plan:
                     blind_owners.append(key[1])
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
+                if self.derived is not None and spec.indexes:
+                    self.derived.add(spec, tracked.stored_path or tracked.path, None, None, None)
                 self.rekey = True  # deleted entries leave the identity map
                 continue
             obj = tracked.obj
@@ -544,7 +550,13 @@ class _Plan:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
+            if self.derived is not None and spec.indexes:
+                self.derived.add(spec, tracked.stored_path, raw, obj, path)
         deletes.difference_update(writes)
+
+    def finish_derived(self) -> None:  # index entries: written first, deleted last (_index)
+        if self.derived is not None:
+            self.writes, self.derived_deletes = self.derived.finish(self.writes, self.expected)
 
     def blind(self) -> Iterator[tuple[ModelSpec, str, str]]:
         """``(spec, path, owner)`` of each file written or deleted without being read here."""
@@ -597,8 +609,11 @@ class _Plan:
                 tracked.expected = version_of(tracked.spec, tracked.obj)
                 tracked.token = tokens.get(path)
 
-    def stale(self, conflict: ConflictError) -> StaleObjectError:
+    def stale(self, conflict: ConflictError) -> ConflictError:
         """The StaleObjectError for a conflict the backend reported (versions re-read)."""
+        named = self.derived.conflict(conflict) if self.derived is not None else None
+        if named is not None:
+            return named  # a unique index's value taken
         path = conflict.path
         held_elsewhere = isinstance(conflict, ClaimConflictError)
         for tracked, check_path in self.versioned:

@@ -17,7 +17,7 @@ import volstore
 from models import Schedule
 from tests.contract.backends import FACTORIES
 from tests.test_stateful import StoreMachine
-from volstore.testing.contract import BackendContract, UnitOfWorkContract
+from volstore.testing.contract import BackendContract, IndexContract, UnitOfWorkContract
 
 CREATED = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
 
@@ -45,6 +45,10 @@ class TestBackendContract(BackendContract):
 
 
 class TestUnitOfWorkContract(UnitOfWorkContract):
+    """Runs on each backend of FACTORIES through the module's ``backend`` fixture."""
+
+
+class TestIndexContract(IndexContract):
     """Runs on each backend of FACTORIES through the module's ``backend`` fixture."""
 
 

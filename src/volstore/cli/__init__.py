@@ -5,6 +5,7 @@
     volstore --root data ls schedules --user ada # one user's ids
     volstore --volume app-data stats --top 5     # a Modal Volume, through the client API
     volstore --root data export schedules --format csv --output schedules.csv
+    volstore --root data find schedules --where 'enabled=true' --order-by -created_at
 
 Models come from ``--models IMPORT.PATH`` (repeatable) or from
 ``[tool.volstore] models = [...]`` in the project's ``pyproject.toml``.
@@ -20,7 +21,7 @@ The CLI is thin: it calls the library. Its modules:
 - ``errors``: exit codes and the one formatter of error lines;
 - ``config``: the options, the project's models, opening the store;
 - ``inspect``: ``ls``, ``show``, ``stats``; ``maintain``: ``check``, ``gc``,
-  ``migrate``; ``export``: ``export``.
+  ``migrate``; ``export``: ``export``; ``find``: ``find``, ``reindex``.
 
 It uses the store's engine and the backend contract only: no backend's type
 or private attributes.

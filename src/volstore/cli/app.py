@@ -13,7 +13,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, USER_HASH_KEY_ENV
-from . import export, inspect, maintain
+from . import export, find, inspect, maintain
 from .config import (
     DEFAULT_CONNECT_TIMEOUT,
     EMULATOR_ROOT_ENV,
@@ -275,7 +275,9 @@ for _name, _function in (
     ("ls", inspect.ls_command),
     ("show", inspect.show_command),
     ("stats", inspect.stats_command),
+    ("find", find.find_command),
     ("check", maintain.check_command),
+    ("reindex", find.reindex_command),
     ("gc", maintain.gc_command),
     ("export", export.export_command),
     ("migrate", maintain.migrate_command),

@@ -12,9 +12,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .._check import DEFAULT_TEMPORARY_MIN_AGE
+from .._check_report import DEFAULT_TEMPORARY_MIN_AGE
 from .._errors import CorruptObjectError
 from .._model import ModelSpec
+from .._reindex import remove_empty_index_folders
 from .._retention import remove_empty_folders
 from .._store import Store
 from .config import JsonFlag, Options, SkipInvalid, no_models_hint, repository, session
@@ -52,7 +53,8 @@ def check_command(
     ] = DEFAULT_TEMPORARY_MIN_AGE,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Check the store's integrity: corrupt, temporary, misplaced, duplicate and unknown files.
+    """Check the store's integrity: corrupt, temporary, misplaced, duplicate and unknown files,
+    index drift.
 
     Exit code 1 when anything was found (also after --repair: it reports what it repaired).
     """
@@ -146,7 +148,8 @@ def gc_command(
     skip_invalid: SkipInvalid = False,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Retention (--older-than DAYS, time-bucketed types) and empty-folder cleanup (every type)."""
+    """Retention (--older-than DAYS, time-bucketed types) and empty-folder cleanup (every type,
+    and its indexes)."""
     with session(ctx, json_flag) as (opts, store):
         models = store.models
         specs = (
@@ -183,6 +186,10 @@ def gc_command(
                     result["cleanup"] = repo.remove_empty_folders()
                 else:
                     result["cleanup"] = {"removed_folders": _remove_empty_user_folders(store, spec)}
+                if store.engine.indexes(spec):
+                    result["index_folders"] = remove_empty_index_folders(store.engine, spec)
+                    if result["index_folders"]:
+                        store.commit()
                 progress.done(task)
                 results.append(jsonable(result))
         note_skipped(skipped_files, verbose=opts.verbose)
@@ -195,6 +202,7 @@ def _report_gc(opts: Options, results: list[dict[str, Any]], skipped: list[str])
     removed_folders = sum(
         len(r.get("retention", {}).get("removed_folders", ()))
         + len(r["cleanup"].get("removed_folders", ()))
+        + len(r.get("index_folders", ()))
         for r in results
     )
     if opts.json:
@@ -218,7 +226,7 @@ def _report_gc(opts: Options, results: list[dict[str, Any]], skipped: list[str])
             Text(r["type"]),
             str(retention["removed_objects"]) if retention else "-",
             str(len(retention["removed_folders"])) if retention else "-",
-            str(len(r["cleanup"].get("removed_folders", ()))),
+            str(len(r["cleanup"].get("removed_folders", ())) + len(r.get("index_folders", ()))),
         )
     stdout().print(table)
     for r in results:

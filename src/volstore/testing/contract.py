@@ -4,9 +4,9 @@ Every volstore backend passes these suites; a backend of your own passes them
 by subclassing, the way fsspec ships ``fsspec.tests.abstract``::
 
     import pytest
-    from volstore.testing.contract import BackendContract, UnitOfWorkContract
+    from volstore.testing.contract import BackendContract, IndexContract, UnitOfWorkContract
 
-    class TestMyBackend(BackendContract, UnitOfWorkContract):
+    class TestMyBackend(BackendContract, UnitOfWorkContract, IndexContract):
         @pytest.fixture
         def backend(self, tmp_path):
             return MyBackend(tmp_path / "root")
@@ -21,6 +21,9 @@ by subclassing, the way fsspec ships ``fsspec.tests.abstract``::
   discarded, a failed commit stays pending, a session with no change commits
   nothing, and a versioned object changed meanwhile is a conflict that writes
   nothing.
+- :class:`IndexContract` pins what secondary indexes promise: entries follow
+  their objects through writes and deletes, seen by another reader, and a
+  unique value raced by several writers has exactly one winner.
 
 The mixins need one fixture, ``backend`` (a fresh, empty backend per test);
 ``store`` is built on it and may be overridden. They use their own models
@@ -38,7 +41,14 @@ import volstore
 from volstore import Backend, ConflictError, Store
 from volstore.backends import FileTooLargeError
 
-__all__ = ["BackendContract", "ContractDoc", "ContractVersioned", "UnitOfWorkContract"]
+__all__ = [
+    "BackendContract",
+    "ContractDoc",
+    "ContractIndexed",
+    "ContractVersioned",
+    "IndexContract",
+    "UnitOfWorkContract",
+]
 
 
 class ContractDoc(volstore.Model, resource_type="contract-docs"):
@@ -59,6 +69,19 @@ class ContractVersioned(
     user_id: str
     body: str = ""
     version: int = 0
+
+
+class ContractIndexed(
+    volstore.Model,
+    resource_type="contract-indexed",
+    indexes=["status", volstore.Index("slug", unique=True, across_users=True)],
+):
+    """A model with a plain and a unique index, for the index contract."""
+
+    id: str
+    user_id: str
+    status: str = "open"
+    slug: str | None = None
 
 
 def _conditional(backend: Backend) -> Backend:
@@ -392,3 +415,56 @@ class UnitOfWorkContract:
             Store(store.backend).repository(ContractVersioned).put(
                 ContractVersioned(id="v", user_id="ada", body="a second first")
             )
+
+
+class IndexContract:
+    """What secondary indexes promise on a backend. Provide a ``backend`` fixture.
+
+    Unique values need conditional writes: those tests skip on a backend
+    whose ``supports_conditional`` is false.
+    """
+
+    @pytest.fixture
+    def store(self, backend: Backend) -> Store:
+        return Store(backend)
+
+    def test_entries_follow_their_objects(self, store: Store) -> None:
+        repo = store.repository(ContractIndexed)
+        repo.put_all([ContractIndexed(id=f"i{n}", user_id=f"u{n % 2}") for n in range(4)])
+        with store.session() as s:
+            s.get_one(ContractIndexed, "u0", "i0").status = "done"
+            s.delete(ContractIndexed, "u1", "i1")
+        fresh = Store(store.backend).repository(ContractIndexed)  # another reader
+        everyone = fresh.query(all_users=True)
+        assert [o.id for o in everyone.where(status="open").all()] == ["i2", "i3"]
+        assert [o.id for o in everyone.where(status="done").all()] == ["i0"]
+        assert fresh.query("u1").where(status="open").count() == 1
+        assert Store(store.backend, models=[ContractIndexed]).check().ok
+
+    def test_a_unique_value_raced_by_writers_has_one_winner(self, store: Store) -> None:
+        _conditional(store.backend)
+        writers = 4
+        barrier = threading.Barrier(writers)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def write(index: int) -> None:
+            repo = Store(store.backend).repository(ContractIndexed)  # its own writer
+            barrier.wait()
+            try:
+                repo.put(ContractIndexed(id=f"w{index}", user_id=f"u{index}", slug="taken"))
+                result = "won"
+            except volstore.UniqueViolationError:
+                result = "lost"
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["lost"] * (writers - 1) + ["won"]
+        fresh = Store(store.backend).repository(ContractIndexed)
+        assert fresh.query(all_users=True).where(slug="taken").count() == 1
+        assert fresh.query(all_users=True).count() == 1  # the losers wrote nothing
