@@ -34,9 +34,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
-import os
-import platform
 import pstats
 import shutil
 import sys
@@ -47,12 +44,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
 import volstore
 from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
 from benchmarks.core.measure import Results, Target
 from benchmarks.core.memory import bench_import, bench_session_memory
+from benchmarks.core.report import LoadMeter, machine, markdown, report, write_json, write_markdown
 from benchmarks.core.speed import (
     bench_commit_after_load,
     bench_gets,
@@ -145,214 +141,6 @@ def targets(config: dict[str, Any]) -> list[Target]:
     ]
 
 
-# -- the machine ------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers ran on."""
-    cpu = platform.processor() or "unknown"
-    memory = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), cpu)
-        with open("/proc/meminfo") as f:
-            memory = f"{int(f.readline().split()[1]) / 1024 / 1024:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": memory,
-        "os": platform.platform(),
-        "python": sys.version.split()[0],
-        "pydantic": pydantic.VERSION,
-        "volstore": volstore.__version__,
-    }
-
-
-def busy_jiffies() -> tuple[int, int] | None:
-    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat (None elsewhere)."""
-    try:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
-
-
-class LoadMeter:
-    """How busy the machine was during the run, and how much of that was this process."""
-
-    def __init__(self) -> None:
-        self.load_before = os.getloadavg()
-        self.jiffies_before = busy_jiffies()
-        self.own_before = sum(os.times()[:4])
-
-    def report(self) -> dict[str, Any]:
-        after = busy_jiffies()
-        own = sum(os.times()[:4]) - self.own_before
-        found: dict[str, Any] = {
-            "load_average_before": list(self.load_before),
-            "load_average_after": list(os.getloadavg()),
-        }
-        if after is not None and self.jiffies_before is not None:
-            hertz = os.sysconf("SC_CLK_TCK")
-            busy = (after[0] - self.jiffies_before[0]) / hertz
-            total = (after[1] - self.jiffies_before[1]) / hertz
-            if total > 0:
-                found["machine_busy_share"] = busy / total
-                found["others_busy_share"] = max(0.0, busy - own) / total
-        return found
-
-
-# -- reporting --------------------------------------------------------------------------------
-
-
-def unit_of(name: str) -> str:
-    if name.startswith("memory."):
-        return "B/obj"
-    if name.startswith("list."):
-        return "us/list"
-    return "us/obj"
-
-
-def per_op(results: Results, name: str, value: float) -> float:
-    scale = 1.0 if results.units[name] == "B" else 1e6
-    return value / results.operations[name] * scale
-
-
-def report(results: Results, check: bool) -> list[str]:
-    """Print the machine, the measurements and ratios, the verdicts; return the targets missed."""
-    config, env = results.config, results.config["machine"]
-    print(
-        f"\nvolstore core benchmark ({config['mode']}), {config['started']}\n"
-        f"machine: {env['cpu']}, {env['cores']} cores, {env['memory']}, {env['os']}\n"
-        f"python {env['python']}, pydantic {env['pydantic']}, volstore {env['volstore']}\n"
-        f"storage: {config['storage']}\n"
-        f"sizes: {config['objects']:,} objects ({config['users']} users of {OBJECTS_PER_USER}); "
-        f"big store {config['big_store']:,}; {config['rounds']} interleaved rounds; "
-        f"memory: session write of {config['memory_objects']:,} "
-        f"({config['memory_rounds']} rounds), "
-        f"import of {', '.join(f'{n:,}' for n in config['import_sizes'])} "
-        f"(batch_size={config['batch_size']})"
-    )
-    load = config["load"]
-    busy = (
-        f"; during the run the machine's CPUs were {load['machine_busy_share']:.0%} busy, "
-        f"{load['others_busy_share']:.0%} by other processes"
-        if "machine_busy_share" in load
-        else ""
-    )
-    print(
-        "load average (1, 5, 15 min): "
-        f"{' '.join(f'{v:.2f}' for v in load['load_average_before'])} before, "
-        f"{' '.join(f'{v:.2f}' for v in load['load_average_after'])} after{busy}"
-    )
-    print(
-        "times are CPU time (user + system) of this process; figures: median [min-max] of rounds\n"
-    )
-    print(f"{'measurement':<36}{'median':>12}  {'[min - max]':<22}{'unit'}")
-    for name, values in results.measurements.items():
-        summary = results.summary(name)
-        low, high = per_op(results, name, summary.low), per_op(results, name, summary.high)
-        print(
-            f"{name:<36}{per_op(results, name, summary.median):>12,.2f}  "
-            f"{f'[{low:,.2f} - {high:,.2f}]':<22}{unit_of(name)} ({len(values)} rounds)"
-        )
-    print(f"\n{'ratio (per round)':<50}{'median':>8}  [min - max]")
-    for name, summary in results.ratios.items():
-        print(f"{name:<50}{summary.median:>7.3f}x  [{summary.low:.3f} - {summary.high:.3f}]")
-    split = results.facts["write_split_us_per_object"]
-    med = {name: part["median"] for name, part in split.items()}
-    print(
-        f"\nsession write per object (median of rounds, us): {med['session']:.2f} = "
-        f"backend batch {med['backend_batch']:.2f} "
-        f"({med['backend_batch_over_atomic_floor']:+.2f} over the atomic floor "
-        f"{med['atomic_floor']:.2f}, {med['backend_batch_over_dirfd_floor']:+.2f} over the "
-        f"folder-descriptor floor) + encode {med['encode']:.2f} + bookkeeping "
-        f"{med['bookkeeping']:.2f} (adds {med['adds']:.2f}, flush {med['flush_bookkeeping']:.2f})"
-    )
-    for how in ("get", "list"):
-        commit = results.summary(f"commit.loaded_by_{how}")
-        count = results.operations[f"commit.loaded_by_{how}"]
-        print(
-            f"commit after loading {count:,} by {how}: {commit.median / count * 1e6:.2f} us per "
-            f"loaded object [{commit.low / count * 1e6:.2f} - {commit.high / count * 1e6:.2f}]"
-        )
-    for key, fact in results.facts.items():
-        if key.startswith("import_") and isinstance(fact, dict):
-            print(
-                f"import of {fact['objects']:,} via store.writer(batch_size={fact['batch_size']}): "
-                f"peak heap {fact['peak_heap_mb']:.1f} MB (max RSS {fact['max_rss_mb']:.0f} MB), "
-                f"{fact['commits']:,} commits, "
-                f"{fact['cpu_seconds_under_tracemalloc']:.1f} s CPU under tracemalloc"
-            )
-    if "import.peak_largest/peak_smallest" in results.facts:
-        print(
-            "import peak heap, largest / smallest import: "
-            f"{results.facts['import.peak_largest/peak_smallest']:.2f}x"
-        )
-    rss = results.facts["memory.max_rss_mb"]
-    print(
-        "max RSS of the memory measures' processes (objects made beforehand included): "
-        f"session {max(rss['session']):.0f} MB, buffer {max(rss['buffer']):.0f} MB"
-    )
-    missed = []
-    print(f"\n{'target':<64}{'claim':<58}{'median':>9}  [min - max]  result")
-    for target in targets(config):
-        ok = target.passes(results)
-        if not ok:
-            missed.append(target.name)
-        verdict = ("pass" if ok else "MISS") if check else ("pass" if ok else "miss (unchecked)")
-        value = target.value(results)
-        spread = (
-            f"[{results.ratios[target.ratio].low:.2f} - {results.ratios[target.ratio].high:.2f}]"
-            if target.unit == "x"
-            else ""
-        )
-        figure = f"{value:.2f}{target.unit}"
-        print(f"{target.name:<64}{target.claim():<58}{figure:>9}  {spread:<11}  {verdict}")
-    return missed
-
-
-def write_json(path: str, results: Results, missed: list[str]) -> None:
-    """Write every measurement, ratio, split, fact and verdict as JSON."""
-    document = {
-        "config": results.config,
-        "measurements": {
-            name: {
-                "unit": "cpu_seconds" if results.units[name] == "s" else "heap_bytes",
-                "operations": results.operations[name],
-                **results.summary(name).as_dict(),
-            }
-            for name in results.measurements
-        },
-        "ratios": {name: summary.as_dict() for name, summary in results.ratios.items()},
-        "facts": results.facts,
-        "targets": [
-            {
-                "name": target.name,
-                "claim": target.claim(),
-                "measure": target.ratio,
-                "median" if target.unit == "x" else "value": target.value(results),
-                **(
-                    {
-                        "min": results.ratios[target.ratio].low,
-                        "max": results.ratios[target.ratio].high,
-                    }
-                    if target.unit == "x"
-                    else {}
-                ),
-                "passed": target.passes(results),
-            }
-            for target in targets(results.config)
-        ],
-        "missed": missed,
-    }
-    Path(path).write_text(json.dumps(document, indent=2) + "\n")
-
-
 # -- profiling --------------------------------------------------------------------------------
 
 
@@ -396,6 +184,12 @@ def profile_volstore(workload: Workload, root: Path, read_root: Path) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = benchmark_parser("bench_core", __doc__)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="also write the results as a markdown section into PATH (replacing the section "
+        "an earlier run wrote there, keeping the rest of the file)",
+    )
     add_size_options(
         parser,
         {
@@ -508,9 +302,12 @@ def main(argv: list[str]) -> int:
         done()
         results.config["load"] = load.report()
         results.config["wall_seconds"] = time.perf_counter() - wall
-        missed = report(results, check=not (args.smoke or args.no_check))
+        claims = targets(results.config)
+        missed = report(results, claims, check=not (args.smoke or args.no_check))
         if args.json:
-            write_json(args.json, results, missed)
+            write_json(args.json, results, claims, missed)
+        if args.markdown:
+            write_markdown(args.markdown, markdown(results, claims, missed))
         if args.profile:
             profile_volstore(workload, root, small_root)
     finally:

@@ -216,25 +216,32 @@ def write_buffer(root: str, objects: list[Schedule], spec: volstore.ModelSpec) -
 
     The plain way to write a batch by hand, and the memory baseline of a
     session write: the buffer holds every object's bytes and path at once.
+    Paths are relative to the root (as volstore's own are), opened relative
+    to a descriptor of it, so the baseline holds no longer strings than
+    volstore does.
     """
     folders: dict[str, str] = {}
     buffer: list[tuple[str, bytes]] = []
     for obj in objects:
         folder = folders.get(obj.user_id)
         if folder is None:
-            folder = folders[obj.user_id] = f"{root}/{user_folder(obj.user_id)}"
+            folder = folders[obj.user_id] = user_folder(obj.user_id)
         buffer.append((f"{folder}/{obj.id}.json", spec.encode(obj)))
-    for folder in folders.values():
-        os.makedirs(folder, exist_ok=True)
-    for path, data in buffer:
-        folder, _, name = path.rpartition("/")
-        temp = f"{folder}/.{name}.tmp"
-        fd = os.open(temp, CREATE_NEW, 0o644)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
+    root_fd = os.open(root, FOLDER)
+    try:
+        for folder in folders.values():
+            os.makedirs(f"{root}/{folder}", exist_ok=True)
+        for path, data in buffer:
+            folder, _, name = path.rpartition("/")
+            temp = f"{folder}/.{name}.tmp"
+            fd = os.open(temp, CREATE_NEW, 0o644, dir_fd=root_fd)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(temp, path, src_dir_fd=root_fd, dst_dir_fd=root_fd)
+    finally:
+        os.close(root_fd)
 
 
 def check_written(root: Path, workload: Workload) -> None:
