@@ -195,7 +195,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         {
             "rounds": "interleaved rounds of each speed group",
             "objects": "objects written, read and loaded (100 per user)",
-            "big_store": "objects in the big store for listing",
+            "big_store": "objects in the big store, at least (it also holds the keys and users "
+            "read for the first time: (1 + 2 x rounds) x objects)",
             "memory_objects": "objects of the session write whose peak heap is measured",
             "memory_rounds": "rounds of the session-write memory measure",
             "import_objects": "objects of the bulk import through store.writer "
