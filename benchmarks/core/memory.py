@@ -45,6 +45,23 @@ def count_files(root: Path) -> int:
     return total
 
 
+def high_water_rss() -> int:
+    """This process's peak resident set, in bytes.
+
+    ``VmHWM`` from /proc/self/status where there is one: ``ru_maxrss`` of a
+    child can carry its parent's peak across fork and exec, which would
+    report the benchmark's own size instead of the measure's.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def room(root: Path) -> int:
     """Bytes free where ``root`` lives."""
     stats = os.statvfs(root)
@@ -125,7 +142,7 @@ def child_main(argv: list[str]) -> int:
             found = measure_write(args.kind, args.target, args.count)
     finally:
         shutil.rmtree(args.target, ignore_errors=True)
-    found["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    found["max_rss_bytes"] = high_water_rss()
     print(json.dumps(found))
     return 0
 
