@@ -146,7 +146,8 @@ def report(results: Results, targets: list[Target], check: bool) -> list[str]:
         f"({med['backend_batch_over_atomic_floor']:+.2f} over the atomic floor "
         f"{med['atomic_floor']:.2f}, {med['backend_batch_over_dirfd_floor']:+.2f} over the "
         f"folder-descriptor floor) + encode {med['encode']:.2f} + bookkeeping "
-        f"{med['bookkeeping']:.2f} (adds {med['adds']:.2f}, flush {med['flush_bookkeeping']:.2f})"
+        f"{med['bookkeeping']:.2f} (adds {med['adds']:.2f}, flush {med['flush_bookkeeping']:.2f}); "
+        f"the least a Python store does: {med['minimal_store']:.2f}"
     )
     for how in ("get", "list"):
         commit = results.summary(f"commit.loaded_by_{how}")
@@ -304,6 +305,9 @@ def markdown(results: Results, targets: list[Target], missed: list[str]) -> str:
     labels = {
         "session": "session write (adds, flush, commit)",
         "atomic_floor": "atomic floor",
+        "atomic_floor_dirfd": "atomic floor, names relative to a folder descriptor",
+        "minimal_store": "the least a Python store does (encode, group, write; no checks)",
+        "session_over_minimal_store": "session over that least",
         "backend_batch": "backend `write_batch` of the same bytes",
         "backend_batch_over_atomic_floor": "backend batch over the atomic floor",
         "backend_batch_over_dirfd_floor": "backend batch over the folder-descriptor floor",

@@ -36,6 +36,7 @@ from benchmarks.core.workload import (
     write_atomic_floor,
     write_atomic_floor_dirfd,
     write_hand_written,
+    write_minimal_store,
     write_raw_floor,
 )
 from models import Schedule
@@ -55,7 +56,9 @@ def bench_writes(results: Results, count: int, root: Path, rounds: int) -> None:
     pre-serialized bytes, making its folders as a session's flush does) and
     ``write.encode`` (the store's encoding of every object, nothing written)
     split the session's time; ``write.atomic_floor_dirfd`` is the floor with
-    names relative to one descriptor per folder, as the backend opens them.
+    names relative to one descriptor per folder, as the backend opens them;
+    ``write.minimal_store`` is the least a Python store does (see
+    ``workload.write_minimal_store``).
     """
     spec = volstore.spec_of(Schedule)
     encode = volstore.Store(volstore.MemoryBackend(), models=[Schedule]).engine.encode
@@ -132,6 +135,13 @@ def bench_writes(results: Results, count: int, root: Path, rounds: int) -> None:
         finish(target, number)
         return {"write.backend_batch": seconds}
 
+    def minimal_store(number: int) -> dict[str, float]:
+        workload, target = workload_of(number), fresh("minimal", number)
+        root_path, objects = str(target), workload.objects
+        seconds = cpu_seconds(lambda: write_minimal_store(root_path, objects, spec.encode))
+        finish(target, number)
+        return {"write.minimal_store": seconds}
+
     def encode_only(number: int) -> dict[str, float]:
         objects = workload_of(number).objects
         return {"write.encode": cpu_seconds(lambda: [encode(spec, obj) for obj in objects])}
@@ -143,6 +153,7 @@ def bench_writes(results: Results, count: int, root: Path, rounds: int) -> None:
         ("session", session),
         ("backend_batch", backend_batch),
         ("encode", encode_only),
+        ("minimal_store", minimal_store),
         ("hand_written", hand_written),
     ]
     run_rounds(results, variants, rounds, count)
@@ -390,6 +401,8 @@ def derive(results: Results) -> None:
     ratio = results.ratio
     ratio("write.session/atomic_floor", "write.session", "write.atomic_floor")
     ratio("write.session/atomic_floor_dirfd", "write.session", "write.atomic_floor_dirfd")
+    ratio("write.minimal_store/atomic_floor", "write.minimal_store", "write.atomic_floor")
+    ratio("write.session/minimal_store", "write.session", "write.minimal_store")
     ratio("write.backend_batch/atomic_floor", "write.backend_batch", "write.atomic_floor")
     ratio("write.atomic_floor_dirfd/atomic_floor", "write.atomic_floor_dirfd", "write.atomic_floor")
     ratio("write.raw_floor/atomic_floor", "write.raw_floor", "write.atomic_floor")
@@ -435,10 +448,14 @@ def write_split(results: Results) -> dict[str, dict[str, float]]:
         "write.encode",
         "write.atomic_floor",
         "write.atomic_floor_dirfd",
+        "write.minimal_store",
     )
     parts: dict[str, list[float]] = {
         "session": [],
         "atomic_floor": [],
+        "atomic_floor_dirfd": [],
+        "minimal_store": [],
+        "session_over_minimal_store": [],
         "backend_batch": [],
         "backend_batch_over_atomic_floor": [],
         "backend_batch_over_dirfd_floor": [],
@@ -448,10 +465,13 @@ def write_split(results: Results) -> dict[str, dict[str, float]]:
         "flush_bookkeeping": [],
         "bookkeeping": [],
     }
-    for session, adds, exit_, backend, encode, floor, dirfd in rows:
+    for session, adds, exit_, backend, encode, floor, dirfd, minimal in rows:
         values = {
             "session": session,
             "atomic_floor": floor,
+            "atomic_floor_dirfd": dirfd,
+            "minimal_store": minimal,
+            "session_over_minimal_store": session - minimal,
             "backend_batch": backend,
             "backend_batch_over_atomic_floor": backend - floor,
             "backend_batch_over_dirfd_floor": backend - dirfd,
