@@ -386,8 +386,8 @@ def markdown(results: Results, targets: list[Target], missed: list[str]) -> str:
 def write_markdown(path: str, section: str) -> None:
     """Put ``section`` into the file at ``path``, replacing the one a previous run wrote there.
 
-    A file without a section gets it after its first paragraph (its title);
-    a missing file is created holding the section alone.
+    A file without a section gets it at its end; a missing file is created
+    holding the section alone.
     """
     target = Path(path)
     text = target.read_text() if target.exists() else ""
@@ -396,8 +396,7 @@ def write_markdown(path: str, section: str) -> None:
         after = rest.split(SECTION_END, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     elif text:
-        head, _, tail = text.partition("\n\n")
-        text = head + "\n\n" + section + ("\n" + tail if tail else "")
+        text = text.rstrip("\n") + "\n\n" + section
     else:
         text = section
     target.write_text(text)
