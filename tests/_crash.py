@@ -42,6 +42,7 @@ import volstore
 from volstore._check import check_store
 from volstore.backends.local import is_temporary_name
 from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import EmulatedVolume, VolumeEmulator
 
 USER = "crash"
@@ -87,7 +88,9 @@ def child_main(argv: list[str]) -> None:
         volume = VolumeEmulator(args.emulator).Volume.from_name(VOLUME, create_if_missing=True)
         mount = volume.mount(args.root, background_commit_interval=args.interval)
         mount.__enter__()  # never exited: the process is killed
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
+        store = volstore.Store(
+            MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
+        )
     print("ready", flush=True)
     generation = args.start
     while True:
@@ -362,7 +365,9 @@ def _check_committed(
         # Background commits publish whatever the disk holds at that moment, so the
         # committed state can hold any generation the child wrote, file by file.
         check_versions("committed state", found, old, written, ids)
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
+        store = volstore.Store(
+            MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
+        )
         check_readers_and_repair(store, mount.path, found, size)
     leftovers = [
         entry.path

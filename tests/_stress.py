@@ -26,6 +26,7 @@ from pathlib import Path
 
 import volstore
 from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import VolumeEmulator
 
 USER = "stress"
@@ -68,7 +69,9 @@ def main(argv: list[str]) -> None:
         args.log.open("w", encoding="utf-8") as log,
         volume.mount(background_commit_interval=args.interval) as mount,
     ):
-        store = volstore.Store(MountedVolumeBackend(mount.path, volume))
+        store = volstore.Store(
+            MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
+        )
 
         def record(**entry: object) -> None:
             log.write(json.dumps(entry) + "\n")

@@ -93,6 +93,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_import_graph_is_read_whole() -> None:
     # The reader sees imports in functions and under TYPE_CHECKING, and relative ones.
     assert "volstore._engine" in GRAPH["volstore._tracker"]
+    assert "volstore._tracker" in GRAPH["volstore._direct"]
     assert "volstore._session" in GRAPH["volstore._store"]
     assert len(GRAPH) > 30
 
@@ -107,7 +108,13 @@ def importers_of(targets: set[str]) -> set[str]:
     return {module for module, imported in GRAPH.items() if imported & targets}
 
 
-FACADE_USERS = {"volstore", "volstore._store", "volstore.modal", "volstore.testing"}
+FACADE_USERS = {
+    "volstore",
+    "volstore._store",
+    "volstore.modal",
+    "volstore.s3",
+    "volstore.testing",
+}
 
 
 def _allowed(module: str, allowed: set[str]) -> bool:
@@ -137,13 +144,14 @@ CONCRETE_BACKENDS = {
     "volstore.backends.modal_mounted",
     "volstore.backends.modal_remote",
     "volstore.backends.s3",
+    "volstore.backends._s3_client",
     "volstore.backends._fs",
 }
 
 
-def test_only_backends_modal_testing_and_the_store_name_a_concrete_backend() -> None:
+def test_only_backends_modal_s3_testing_and_the_store_name_a_concrete_backend() -> None:
     users = importers_of(CONCRETE_BACKENDS)
-    allowed = {"volstore", "volstore._store", "volstore.modal", "volstore.testing"}
+    allowed = {"volstore", "volstore._store", "volstore.modal", "volstore.s3", "volstore.testing"}
     below = {m for m in users if m.startswith("volstore.backends")}
     assert sorted(m for m in users - below if not _allowed(m, allowed)) == []
 
@@ -169,6 +177,35 @@ def test_the_library_never_imports_its_testing_kit() -> None:
     testing = {m for m in GRAPH if m == "volstore.testing" or m.startswith("volstore.testing.")}
     users = importers_of(testing) - testing
     assert sorted(users) == []
+
+
+def external_imports_of(path: Path) -> set[str]:
+    """The top-level names of the packages outside volstore that ``path`` imports, anywhere."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("client", "adapters"),
+    [
+        ("modal", {"volstore.modal"}),
+        ("boto3", {"volstore.backends._s3_client", "volstore.testing.seaweedfs"}),
+        ("botocore", {"volstore.backends._s3_client"}),
+    ],
+)
+def test_optional_clients_are_imported_by_their_adapter_only(
+    client: str, adapters: set[str]
+) -> None:
+    users = {
+        module_name(path) for path in PACKAGE.rglob("*.py") if client in external_imports_of(path)
+    }
+    assert users <= adapters, sorted(users - adapters)
+    assert users, f"no module imports {client}: is the test still looking at the right thing?"
 
 
 def test_no_module_is_too_big_to_read_whole() -> None:

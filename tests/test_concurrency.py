@@ -1,13 +1,13 @@
-"""Optimistic versions across containers: which interleavings are caught, which are not.
+"""Compare-and-swap across containers: every interleaving of two writers is caught.
 
 Two emulated containers (A and B) mount one volume; each test pins one
 interleaving deterministically and its docstring says CAUGHT or NOT CAUGHT.
 docs/guarantees.md lists them. The rule behind all of them: a versioned
-session's flush reloads, compares the stored version with the one it loaded,
-writes, and publishes with its commit. Nothing locks across containers, so a
-conflict is caught only if the other writer's change was *committed* before
-this session's check. Anything published between a session's check and its
-own publish (the window) is overwritten: the last commit wins.
+session's flush claims the folders it writes (a put-if-absent in a shared
+Dict), reloads, compares the state of each object with the one it read,
+writes, commits, and only then releases the claims. A writer that finds a
+claim waits for it. So no two writers ever build on the same state: the
+second one sees the first one's commit and raises StaleObjectError.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from volstore import Store
 from volstore._check import check_store
 from volstore.backends import local as local_module
 from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
 from volstore.testing import Mount, VolumeEmulator
 
 
@@ -67,7 +68,7 @@ def container(
     """One emulated container mounting the shared volume: its store, backend and mount."""
     volume = emulator.Volume.from_name("shared", create_if_missing=True)
     with volume.mount(background_commit_interval=interval) as mount:
-        backend = HookedBackend(mount.path, volume)
+        backend = HookedBackend(mount.path, volume, claims=volume_claims(volume))
         yield Store(backend, models=[Doc, Plain]), backend, mount
 
 
@@ -100,37 +101,61 @@ def test_a_commit_before_the_check_is_caught(emulator: VolumeEmulator) -> None:
     assert (final.body, final.version) == ("B", 2)
 
 
-def test_a_commit_inside_the_window_is_not_caught(emulator: VolumeEmulator) -> None:
-    """NOT CAUGHT. A and B load v1. A's flush checks (v1: fine) and writes v2 to its disk;
-    before A publishes, B's whole session runs: its check still finds v1 committed, it
-    commits v2. Then A's commit publishes its own v2 over B's. Both sessions succeed;
-    B's update is lost without an error.
+class During:
+    """Runs ``work`` in another thread while A is inside its window, and keeps the outcome."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self.work = work
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:
+            self.error = exc
+
+    def start_and_let_it_wait(self) -> None:
+        """A's hook: start B, give it time to reach A's claim, then let A go on."""
+        self.thread.start()
+        time.sleep(0.2)
+
+    def join(self) -> BaseException | None:
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "B never finished"
+        return self.error
+
+
+def test_a_commit_inside_the_window_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT. A and B load v1. A's flush claims, checks (v1: fine), writes v2 to its
+    disk; before A publishes, B's session flushes: it finds A's claim and waits; A
+    commits and releases; B reloads, finds v2, raises, and writes nothing.
     """
     seed(emulator, Doc(id="d", user_id="ada", body="v1"))
     with (
         container(emulator) as (store_a, backend_a, _),
         container(emulator) as (store_b, _, _),
-        store_b.session() as b,
     ):
+        b = store_b.session()
         theirs = b.get_one(Doc, "ada", "d")
-
-        def b_commits_inside_the_window() -> None:
-            theirs.body = "B"
-            b.commit()  # B's check reloads: A has not published, so v1: no conflict
-
-        backend_a.before_commit = b_commits_inside_the_window
+        theirs.body = "B"
+        during = During(b.commit)
+        backend_a.before_commit = during.start_and_let_it_wait
         with store_a.session() as a:
             a.get_one(Doc, "ada", "d").body = "A"
-        assert theirs.version == 2, "B's commit succeeded"
+        error = during.join()
+        assert isinstance(error, volstore.StaleObjectError)
+        assert (error.expected, error.found) == (1, 2)
+        assert backend_a.claims is not None
+        b.close()
     final = committed(emulator, Doc, "d")
     assert isinstance(final, Doc)
-    assert (final.body, final.version) == ("A", 2), "the last commit won; B's update is gone"
+    assert (final.body, final.version) == ("A", 2), "B's stale update was not written"
 
 
-def test_a_background_commit_inside_the_window_narrows_it(emulator: VolumeEmulator) -> None:
-    """CAUGHT. As above, but A's background commit publishes A's v2 before B checks:
-    B's flush finds v2 and raises. Background commits shorten the window to at most
-    one background interval after A's write; they cannot close it.
+def test_a_background_commit_inside_the_window_changes_nothing(emulator: VolumeEmulator) -> None:
+    """CAUGHT. As above, with background commits every 10 ms publishing A's files
+    before A's own commit: B still waits for A's claim, then finds v2 and raises.
     """
     seed(emulator, Doc(id="d", user_id="ada", body="v1"))
     with (
@@ -147,13 +172,15 @@ def test_a_background_commit_inside_the_window_narrows_it(emulator: VolumeEmulat
                 assert time.monotonic() < deadline, "no background commit happened"
                 time.sleep(0.005)
             theirs.body = "B"
-            with pytest.raises(volstore.StaleObjectError) as info:
-                store_b.repository(Doc).put(theirs)
-            assert (info.value.expected, info.value.found) == (1, 2)
+            store_b.repository(Doc).put(theirs)
 
-        backend_a.before_commit = b_tries_after_a_background_commit
+        during = During(b_tries_after_a_background_commit)
+        backend_a.before_commit = during.start_and_let_it_wait
         with store_a.session() as a:
             a.get_one(Doc, "ada", "d").body = "A"
+        error = during.join()
+        assert isinstance(error, volstore.StaleObjectError)
+        assert (error.expected, error.found) == (1, 2)
     final = committed(emulator, Doc, "d")
     assert isinstance(final, Doc)
     assert (final.body, final.version) == ("A", 2)
@@ -171,19 +198,70 @@ def test_a_create_committed_before_the_check_is_caught(emulator: VolumeEmulator)
     assert final.body == "B"
 
 
-def test_a_create_create_race_inside_the_window_is_not_caught(emulator: VolumeEmulator) -> None:
-    """NOT CAUGHT. A and B both create "d". A's check finds nothing; before A publishes,
-    B creates and commits (its check finds nothing committed either). A's commit then
-    replaces B's object: both creates succeeded, one object remains, B's is lost.
+def test_a_create_create_race_inside_the_window_is_caught(emulator: VolumeEmulator) -> None:
+    """CAUGHT. A and B both create "d". A claims and checks (nothing there); B's create
+    waits for A's claim; A commits; B then finds A's object where it expected nothing,
+    and raises: one create wins, the other is told.
     """
     with container(emulator) as (store_a, backend_a, _), container(emulator) as (store_b, _, _):
-        backend_a.before_commit = lambda: store_b.repository(Doc).put(
-            Doc(id="d", user_id="ada", body="B")
-        )
+        during = During(lambda: store_b.repository(Doc).put(Doc(id="d", user_id="ada", body="B")))
+        backend_a.before_commit = during.start_and_let_it_wait
         store_a.repository(Doc).put(Doc(id="d", user_id="ada", body="A"))
+        error = during.join()
+        assert isinstance(error, volstore.StaleObjectError)
+        assert "expected to create it" in str(error)
     final = committed(emulator, Doc, "d")
     assert isinstance(final, Doc)
     assert (final.body, final.version) == ("A", 1)
+
+
+def test_a_writer_that_died_holding_a_claim_is_recovered_after_the_lease(
+    emulator: VolumeEmulator,
+) -> None:
+    """CAUGHT, and not wedged. A claims "d"'s folder and dies before it commits (its claim
+    stays in the Dict). B waits for the claim; once the claim is older than the lease,
+    B breaks it, reloads, finds the state it read, and writes. Nothing acknowledged is lost.
+    """
+    seed(emulator, Doc(id="d", user_id="ada", body="v1"))
+    volume = emulator.Volume.from_name("shared")
+    dead = volume_claims(volume, lease=0.3)
+    assert dead is not None
+    with container(emulator) as (store_b, backend_b, _):
+        folder = store_b.path_for(store_b.register(Doc), "ada", "d").rpartition("/")[0]
+        dead.acquire([folder])  # ... and never released: the writer died here
+        backend_b.claims = volume_claims(volume, lease=0.3, wait=5)
+        with store_b.session() as b:
+            b.get_one(Doc, "ada", "d").body = "B"
+        assert backend_b.claims is not None
+        assert backend_b.claims.broken == 1
+        assert backend_b.claims.waits > 0
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("B", 2)
+
+
+def test_a_claim_held_longer_than_the_wait_is_a_conflict_that_writes_nothing(
+    emulator: VolumeEmulator,
+) -> None:
+    """CAUGHT. A live writer holds the claim (well within its lease) for longer than B is
+    willing to wait: B raises StaleObjectError saying so, and writes nothing."""
+    seed(emulator, Doc(id="d", user_id="ada", body="v1"))
+    volume = emulator.Volume.from_name("shared")
+    holder = volume_claims(volume)
+    assert holder is not None
+    with container(emulator) as (store_b, backend_b, _):
+        folder = store_b.path_for(store_b.register(Doc), "ada", "d").rpartition("/")[0]
+        held = holder.acquire([folder])
+        backend_b.claims = volume_claims(volume, wait=0.2)
+        with (
+            pytest.raises(volstore.StaleObjectError, match="another writer is replacing it"),
+            store_b.session() as b,
+        ):
+            b.get_one(Doc, "ada", "d").body = "B"
+        holder.release(held)
+    final = committed(emulator, Doc, "d")
+    assert isinstance(final, Doc)
+    assert (final.body, final.version) == ("v1", 1)
 
 
 def test_an_update_of_an_object_deleted_meanwhile_is_caught(emulator: VolumeEmulator) -> None:

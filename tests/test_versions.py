@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 import volstore
 from volstore import Store
+from volstore.backends.modal_mounted import MountedVolumeBackend
+from volstore.modal import volume_claims
+from volstore.testing import VolumeEmulator
 
 
 class Doc(volstore.Model, resource_type="docs", version_field="version"):
@@ -101,16 +107,44 @@ def test_a_failed_write_restores_the_version(store: Store, monkeypatch: pytest.M
     assert repo.get_one("ada", "d").version == 2
 
 
-def test_the_version_check_reloads_first() -> None:
+def test_the_version_check_reloads_first(tmp_path: Path) -> None:
+    """On a volume the check compares with the latest committed state: it reloads,
+    once, after claiming (so no other writer can commit between the reload and the write);
+    a store whose reads are always current (memory, local) never reloads for it."""
+    emulator = VolumeEmulator(tmp_path / "emulator")
+    volume = emulator.Volume.from_name("v", create_if_missing=True)
+    claims = volume_claims(volume)
+    assert claims is not None
+    events: list[str] = []
+    real_acquire = claims.acquire
+
+    def acquire(paths: list[str]) -> Any:
+        events.append("claim")
+        return real_acquire(paths)
+
+    claims.acquire = acquire  # type: ignore[method-assign]
+
+    class Spy:
+        def commit(self) -> None:
+            volume.commit()
+
+        def reload(self) -> None:
+            events.append("reload")
+            volume.reload()
+
+    with volume.mount(background_commit_interval=None) as mount:
+        store = Store(MountedVolumeBackend(mount.path, Spy(), claims=claims))
+        store.repository(Doc).put(Doc(id="d", user_id="ada"))
+    assert events == ["claim", "reload"]
+
     class Counting(volstore.MemoryBackend):
         reloads = 0
 
         def reload(self) -> None:
             Counting.reloads += 1
 
-    store = Store(Counting())
-    store.repository(Doc).put(Doc(id="d", user_id="ada"))
-    assert Counting.reloads == 1
+    Store(Counting()).repository(Doc).put(Doc(id="d", user_id="ada"))
+    assert Counting.reloads == 0
 
 
 def test_bad_version_values_are_refused(store: Store) -> None:

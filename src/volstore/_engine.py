@@ -23,7 +23,7 @@ import errno
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
@@ -98,7 +98,8 @@ class Stats:
     """Counters of backend operations (a store's since it opened; a session's own).
 
     Tests and benchmarks read them: how many files were read, written and
-    deleted, how often the backend was committed, reloaded and listed.
+    deleted, how often the backend was committed, reloaded and listed, and how
+    many conditional writes met a conflict.
     """
 
     reads: int = 0
@@ -109,6 +110,7 @@ class Stats:
     lists: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    conflicts: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -311,6 +313,65 @@ class Engine:
         stats.bytes_read += len(data)
         return data
 
+    def read_batch(self, paths: Sequence[str]) -> list[bytes | CorruptObjectError | None]:
+        """The bytes of each path (None: nothing there), in order, in one backend call.
+
+        What stands at a path and is not an object file is a CorruptObjectError
+        in its place (returned, not raised: one bad file does not hide the
+        others); a failure of the storage raises BackendError.
+        """
+        if not self._layout_checked:
+            self.check_layout()
+        stats = self.stats
+        stats.reads += len(paths)
+        limit = self.max_object_bytes
+        takes_limit = self._read_takes_limit
+        try:
+            found = self.backend.read_batch(paths, limit=limit if takes_limit else None)
+        except self._errors as exc:
+            self._fail(exc, "reading", paths[0] if len(paths) == 1 else None, reading=True)
+        results: list[bytes | CorruptObjectError | None] = []
+        for path, item in zip(paths, found, strict=True):
+            if isinstance(item, OSError):
+                reason = _unreadable(item, True)
+                if reason is None:
+                    self._fail(item, "reading", path, reading=True)
+                results.append(CorruptObjectError(path, reason))
+                continue
+            if item is not None:
+                if limit is not None and not takes_limit and len(item) > limit:
+                    results.append(
+                        CorruptObjectError(
+                            path,
+                            _unreadable(FileTooLargeError(path, len(item), limit), True)
+                            or "too large",
+                        )
+                    )
+                    continue
+                stats.bytes_read += len(item)
+            results.append(item)
+        return results
+
+    def read_objects(
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects at ``(object_id, path)`` of one user, checked as ``decode`` does.
+
+        Each result is the object, None (nothing there), or the
+        CorruptObjectError of that file (returned, not raised).
+        """
+        datas = self.read_batch([path for _, path in items])
+        results: list[Any | CorruptObjectError | None] = []
+        for (object_id, path), data in zip(items, datas, strict=True):
+            if data is None or isinstance(data, CorruptObjectError):
+                results.append(data)
+                continue
+            try:
+                results.append(self.decode(spec, path, data, object_id, user_id))
+            except CorruptObjectError as exc:
+                results.append(exc)
+        return results
+
     def read_object(self, spec: ModelSpec, path: str, object_id: str, user_id: str) -> Any | None:
         """The object stored at ``path``, checked as ``decode`` does; None when absent.
 
@@ -406,6 +467,7 @@ class Engine:
             try:
                 tokens = backend.apply_conditional(files, deletes, expected)
             except ConflictError:
+                self.stats.conflicts += 1
                 raise
             except NotImplementedError:
                 raise SessionError(
@@ -434,6 +496,9 @@ class Engine:
                 error.unapplied = tuple(deletes)
                 raise error from exc
         self._marker_pending = False
+        # Whether this thread's last writes are published already (a volume's
+        # compare-and-swap commits): its session's commit then has nothing to do.
+        self._local.published = bool(expected) and backend.commits_conditional_writes
         stats = self.stats
         stats.writes += len(writes)
         stats.bytes_written += sum(map(len, writes.values()))
@@ -441,7 +506,16 @@ class Engine:
         return tokens
 
     def commit(self) -> None:
-        """Commit the backend. Raises CommitError if it fails."""
+        """Commit the backend. Raises CommitError if it fails.
+
+        When this thread's last flush was a compare-and-swap that the backend
+        committed itself (a volume), there is nothing left to publish: the
+        commit is counted, and no second round trip is made.
+        """
+        if getattr(self._local, "published", False):
+            self._local.published = False
+            self.stats.commits += 1
+            return
         try:
             self.backend.commit()
         except self._errors as exc:
@@ -483,6 +557,7 @@ class Engine:
     def delete_tree(self, prefix: str) -> int:
         """Remove a folder and everything below it (counted as deletes); return the files."""
         self.check_layout()
+        self._local.published = False
         try:
             count = self.backend.delete_tree(prefix)
         except self._errors as exc:
@@ -501,6 +576,7 @@ class Engine:
     def move(self, source: str, target: str) -> None:
         """Move a file (never over an existing one); FileExistsError when ``target`` exists."""
         self.check_layout()
+        self._local.published = False
         try:
             self.backend.move(source, target)
         except FileExistsError:

@@ -133,11 +133,15 @@ class StaleObjectError(ConflictError, SessionError):
     ``Repository.update``, which does.
     """
 
-    def __init__(self, path: str, expected: int, found: int) -> None:
-        if expected == 0:
+    def __init__(self, path: str, expected: int, found: int, detail: str | None = None) -> None:
+        if detail is not None and expected == found:
+            what = f"version {found} is stored, but {detail}"
+        elif expected == 0:
             what = f"expected to create it, but version {found} is stored"
         elif found == 0:
             what = f"expected version {expected}, but it was deleted"
+        elif expected == found:
+            what = f"version {found} is stored, but it was rewritten since it was read"
         else:
             what = f"expected version {expected}, found version {found}"
         RuntimeError.__init__(self, f"stale object at {path}: {what}")

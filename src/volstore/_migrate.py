@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._direct import Direct
 from ._engine import Engine, ReloadArg
 from ._errors import CorruptObjectError, SchemaVersionError
 from ._model import ModelSpec
 from ._repository import OnError, Repository, handle_corrupt
-from ._tracker import Direct, read_object
+from ._tracker import read_object
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each chunk (and once at the start)."""

@@ -13,15 +13,24 @@ from __future__ import annotations
 import bisect
 import builtins
 import fnmatch
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ._engine import Engine, ReloadArg
-from ._errors import CorruptObjectError, ObjectNotFoundError, TenantIsolationError
-from ._tracker import UnitOfWork
+from ._errors import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    SessionError,
+    StaleObjectError,
+    TenantIsolationError,
+)
+from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
+_CHUNK = 64  # files read per backend call when a user's objects are listed
 OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
 """What ``list`` does with a stored file that does not parse: raise, skip, or call a function."""
 
@@ -211,9 +220,10 @@ class Repository(Generic[M]):
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> Iterator[M]:
-        """Lazily yield one user's objects in id order; each is read when it is reached.
+        """Lazily yield one user's objects in id order, read as iteration reaches them.
 
-        The folder is listed once, when iteration starts. An object deleted by
+        The folder is listed once, when iteration starts; files are then read
+        in chunks that grow from one (the first object alone) to 64. An object deleted by
         someone else meanwhile is skipped. See ``list`` for ``on_error``.
         """
         check_limit(limit)
@@ -230,15 +240,23 @@ class Repository(Generic[M]):
         folder = self.engine.layout.user_folder(self.spec, user_id)
         read = self._uow.read_listed
         spec = self.spec
-        for object_id in ids:
-            name = names.get(object_id)
-            try:
-                obj = read(spec, user_id, object_id, None if name is None else f"{folder}/{name}")
-            except CorruptObjectError as exc:
-                handle_corrupt(on_error, exc)
-                continue
-            if obj is not None:
-                yield obj
+        # Chunks of files per backend call (one folder open, not one path walk per
+        # file), growing from one (the first object costs one read) to _CHUNK;
+        # nothing is held open between chunks, so a lazy iteration never keeps a
+        # reload waiting.
+        start, size = 0, 1
+        while start < len(ids):
+            chunk = ids[start : start + size]
+            start += size
+            size = min(size * 4, _CHUNK)
+            items = [
+                (i, None if (name := names.get(i)) is None else f"{folder}/{name}") for i in chunk
+            ]
+            for obj in read(spec, user_id, items):
+                if isinstance(obj, CorruptObjectError):
+                    handle_corrupt(on_error, obj)
+                elif obj is not None:
+                    yield obj
 
     def list(
         self,
@@ -326,6 +344,65 @@ class Repository(Generic[M]):
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
         """Insert or replace several objects (with one commit, outside a session)."""
         return self._uow.add_all(objs)
+
+    def update(
+        self,
+        user_id: str,
+        object_id: str,
+        change: Callable[[M], M | None],
+        *,
+        at: datetime | None = None,
+        create: Callable[[], M] | None = None,
+        retries: int = 10,
+    ) -> M:
+        """Read, change and write one object; on a conflict, read again and retry.
+
+        ``change(obj)`` changes the object in place (or returns a replacement).
+        Each attempt reads the object (the first by the store's reload policy,
+        retries after a reload) and writes it with a compare-and-swap
+        (versioned models), in its own commit; after a StaleObjectError it
+        waits a little (exponential backoff with jitter) and starts again, up
+        to ``retries`` times. ``create()`` makes the
+        object when none is stored. Returns the object as written.
+
+        ``change`` may run more than once: keep it free of side effects. For
+        an unversioned model there is no conflict to detect: the last writer
+        wins. Raises ObjectNotFoundError when nothing is stored and there is
+        no ``create``; the last StaleObjectError when every attempt met a
+        conflict; SessionError in a session (it commits on its own).
+        """
+        if self._uow.buffered:
+            raise SessionError(
+                "update() commits each attempt on its own; call it on a repository of the "
+                "store, not of a session"
+            )
+        if retries < 0:
+            raise ValueError(f"retries must not be negative, not {retries}")
+        engine = self.engine
+        delay = 0.005
+        for attempt in builtins.range(retries + 1):
+            tracker = Tracker(engine)
+            # A retry reloads: the conflict said the view is older than the store.
+            reload: ReloadArg = True if attempt else None
+            obj: M | None = tracker.get(self.spec, user_id, object_id, at, reload)
+            if obj is None:
+                if create is None:
+                    raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)
+                obj = tracker.add(create())
+            replacement = change(obj)
+            if replacement is not None and replacement is not obj:
+                obj = tracker.add(replacement)
+            try:
+                if tracker.flush():
+                    engine.commit()
+            except StaleObjectError:
+                if attempt == retries:
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+                continue
+            return obj
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def delete(self, user_id: str, object_id: str, at: datetime | None = None) -> bool:
         """Delete the object at the key; return whether there was one.
@@ -439,6 +516,30 @@ class UserRepository(Generic[M]):
 
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
         return self.repository.put_all([self._own(obj) for obj in objs])
+
+    def update(
+        self,
+        object_id: str,
+        change: Callable[[M], M | None],
+        *,
+        at: datetime | None = None,
+        create: Callable[[], M] | None = None,
+        retries: int = 10,
+    ) -> M:
+        """Read, change and write one of the user's objects, retrying on conflicts."""
+
+        def made() -> M:
+            assert create is not None
+            return self._own(create())
+
+        return self.repository.update(
+            self.user_id,
+            object_id,
+            change,
+            at=at,
+            create=None if create is None else made,
+            retries=retries,
+        )
 
     def delete(self, object_id: str, at: datetime | None = None) -> bool:
         return self.repository.delete(self.user_id, object_id, at)

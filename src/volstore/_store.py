@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 from ._bulk import BulkWriter
 from ._check import DEFAULT_QUARANTINE, CheckReport, check_store
+from ._direct import Direct
 from ._engine import DEFAULT_MAX_OBJECT_BYTES, Engine, ReloadPolicy, Stats
 from ._events import BucketedRepository
 from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
 from ._model import ModelSpec
 from ._repository import Repository
 from ._session import Session
-from ._tracker import Direct, UnitOfWork
+from ._tracker import UnitOfWork
 from .backends._base import Backend
 from .backends.local import LocalBackend
 

@@ -7,8 +7,7 @@ models, the version and the state token it builds on. ``flush()`` turns that
 state into one engine call: the files to write, the files to delete, and, for
 versioned objects, the states each must still be in (a compare-and-swap).
 
-:class:`Direct` is the unit of work of a repository used outside a session:
-reads go straight to the engine, each write is a one-write flush and commit.
+``_direct.Direct`` is the unit of work of a repository used outside a session.
 
 Repositories take either; neither knows repositories.
 """
@@ -16,13 +15,15 @@ Repositories take either; neither knows repositories.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from ._engine import Engine, ReloadArg, Stats
-from ._errors import ConflictError, SessionError, StaleObjectError
+from ._errors import ConflictError, CorruptObjectError, SessionError, StaleObjectError
 from ._model import ModelSpec
+from ._owners import check_owners
+from .backends._claims import ClaimConflictError
 
 Key = tuple[str, str, str]  # (resource type, user id, object id)
 
@@ -88,8 +89,8 @@ class UnitOfWork(Protocol):
     ) -> Any | None: ...
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None: ...
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]: ...
 
     def add(self, obj: Any) -> Any: ...
 
@@ -255,26 +256,55 @@ class Tracker:
         return obj
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        """The object of a listed file (``path``; None: only pending here), through the map.
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects of listed files, through the identity map, in order.
 
-        Returns None when it is deleted here or was removed since the listing.
+        ``items`` are ``(object_id, path)`` (path None: the id is only pending
+        here). Each result is the object, None (deleted here, or removed since
+        the listing), or the CorruptObjectError of its file (not raised).
+        Objects read are adopted into the identity map.
         """
-        tracked = self._tracked.get((spec.resource_type, user_id, object_id))
-        if tracked is not None:
-            return None if tracked.state is _State.DELETED else tracked.obj
-        if path is None:
-            return None
-        found = read_object(self.engine, spec, path)
-        if found is None:
-            return None
-        obj = self.engine.decode(spec, path, found[0], object_id, user_id)
-        home = path
-        if not path.endswith(spec.extension):
-            home = self.engine.layout.object_path(spec, user_id, object_id)
-        self.adopt(spec, obj, home, path, found[0], found[1])
-        return obj
+        engine = self.engine
+        results: list[Any | CorruptObjectError | None] = [None] * len(items)
+        to_read: list[tuple[int, str, str]] = []  # (position, id, path)
+        for index, (object_id, path) in enumerate(items):
+            tracked = self._tracked.get((spec.resource_type, user_id, object_id))
+            if tracked is not None:
+                results[index] = None if tracked.state is _State.DELETED else tracked.obj
+            elif path is not None:
+                to_read.append((index, object_id, path))
+        if not to_read:
+            return results
+        if spec.version_field is None:
+            datas = engine.read_batch([path for _, _, path in to_read])
+            found: list[tuple[bytes, str | None] | CorruptObjectError | None] = [
+                data if data is None or isinstance(data, CorruptObjectError) else (data, None)
+                for data in datas
+            ]
+        else:  # a versioned object's token comes with its bytes
+            found = []
+            for _, _, path in to_read:
+                try:
+                    found.append(read_object(engine, spec, path))
+                except CorruptObjectError as exc:
+                    found.append(exc)
+        for (index, object_id, path), item in zip(to_read, found, strict=True):
+            if item is None or isinstance(item, CorruptObjectError):
+                results[index] = item
+                continue
+            data, token = item
+            try:
+                obj = engine.decode(spec, path, data, object_id, user_id)
+            except CorruptObjectError as exc:
+                results[index] = exc
+                continue
+            home = path
+            if not path.endswith(spec.extension):
+                home = engine.layout.object_path(spec, user_id, object_id)
+            self.adopt(spec, obj, home, path, data, token)
+            results[index] = obj
+        return results
 
     def adopt(
         self,
@@ -359,7 +389,13 @@ class Tracker:
         plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
-        self._apply(plan)
+        try:
+            if plan.blind_paths:
+                check_owners(self.engine, plan.blind())
+            self._apply(plan)
+        except BaseException:
+            plan.undo_versions(plan.bumped)  # the objects keep the versions they had
+            raise
         stats = self.stats
         stats.writes += len(plan.writes)
         stats.deletes += len(plan.deletes)
@@ -376,17 +412,13 @@ class Tracker:
             engine.apply(plan.writes, sorted(plan.deletes))
             return
         # Compare-and-swap: the stored state of each versioned object must still
-        # be the one this unit of work read (or none, for a create).
-        engine.reload()
-        bumped = plan.prepare_versions()
+        # be the one this unit of work read (or none, for a create). The backend
+        # compares against the latest committed state (a volume reloads for it).
+        plan.prepare_versions()
         try:
             tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
         except ConflictError as exc:
-            plan.undo_versions(bumped)
             raise plan.stale(exc) from None
-        except BaseException:
-            plan.undo_versions(bumped)
-            raise
         plan.record_versions(tokens)
 
 
@@ -398,26 +430,59 @@ class _Plan:
         self.tracked = tracked
         self.writes: dict[str, bytes] = {}
         self.deletes: set[str] = set()
-        self.written: dict[Key, tuple[_Tracked, str]] = {}
+        # The objects written and their paths, side by side (two lists, not a
+        # tuple per object: a session of 100,000 objects should not pay for them).
+        self.written: list[_Tracked] = []
+        self.written_paths: list[str] = []
         self.versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose state to check)
         self.expected: dict[str, str | None] = {}
+        # The files written or deleted without having been read here (objects,
+        # paths, owners): their owner is checked before the flush (see _owners).
+        self.blind_specs: list[ModelSpec] = []
+        self.blind_paths: list[str] = []
+        self.blind_owners: list[str] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
-        self._build()
+        self.bumped: list[tuple[_Tracked, int]] = []  # (tracked, old version): to undo
+        try:
+            self._build()
+        except BaseException:
+            self.undo_versions(self.bumped)
+            raise
 
     def _build(self) -> None:
         engine = self.engine
         layout = engine.layout
         encode = engine.encode
-        writes, deletes, written = self.writes, self.deletes, self.written
-        deleted, new = _State.DELETED, _State.NEW
+        writes, deletes = self.writes, self.deletes
+        written, written_paths = self.written, self.written_paths
+        blind_specs, blind_paths, blind_owners = (
+            self.blind_specs,
+            self.blind_paths,
+            self.blind_owners,
+        )
+        deleted, new, loaded = _State.DELETED, _State.NEW, _State.LOADED
         for key, tracked in self.tracked.items():
             spec = tracked.spec
             state = tracked.state
+            if state is loaded and spec.flat:
+                # The hot path of a commit after reads: unchanged if the key fields
+                # and the bytes are; one encode per loaded object, nothing else.
+                obj = tracked.obj
+                if (
+                    getattr(obj, spec.id_field) == key[2]
+                    and getattr(obj, spec.owner_field) == key[1]
+                    and encode(spec, obj) == tracked.raw
+                ):
+                    continue
             if state is deleted:
                 deletes.add(tracked.path)
                 deletes.update(layout.legacy_paths(spec, tracked.path))
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
+                else:
+                    blind_specs.append(spec)
+                    blind_paths.append(tracked.path)
+                    blind_owners.append(key[1])
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
                 self.rekey = True  # deleted entries leave the identity map
@@ -460,20 +525,37 @@ class _Plan:
                     f"two objects in this session would both be written to {path}; "
                     "was a key field changed in place?"
                 )
+            if spec.version_field is not None and raw is None:
+                # Never read here, so nothing to compare with: bump the version now
+                # and encode once (prepare_versions bumps the others after their
+                # dirty check). Undone if the flush fails.
+                old = tracked.expected or 0
+                setattr(obj, spec.version_field, old + 1)
+                self.bumped.append((tracked, old))
+                data = encode(spec, obj)
             writes[path] = data
-            written[key] = (tracked, path)
+            written.append(tracked)
+            written_paths.append(path)
+            if raw is None:
+                blind_specs.append(spec)
+                blind_paths.append(path)
+                blind_owners.append(key[1])
             if spec.version_field is not None:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
         deletes.difference_update(writes)
 
+    def blind(self) -> Iterator[tuple[ModelSpec, str, str]]:
+        """``(spec, path, owner)`` of each file written or deleted without being read here."""
+        return zip(self.blind_specs, self.blind_paths, self.blind_owners, strict=True)
+
     # -- versions -------------------------------------------------------------------------
 
-    def prepare_versions(self) -> list[tuple[_Tracked, int]]:
+    def prepare_versions(self) -> None:
         """Fill ``expected`` and bump the version of every versioned object written.
 
-        Returns (tracked, old version) of each object bumped, so a failed
+        Each bump is recorded in ``bumped`` (tracked, old version), so a failed
         write can undo it. Raises StaleObjectError at once for an object given
         (not read) with a version the store does not hold.
         """
@@ -493,17 +575,16 @@ class _Plan:
                     raise StaleObjectError(check_path, expected, stored)
                 token = None if found is None else found[1]
             self.expected[check_path] = token if expected > 0 else None
-        bumped: list[tuple[_Tracked, int]] = []
-        for key, (tracked, path) in self.written.items():
+        bumped = self.bumped
+        done = {id(tracked) for tracked, _ in bumped}
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             spec = tracked.spec
-            if spec.version_field is None:
+            if spec.version_field is None or id(tracked) in done:
                 continue
             old = tracked.expected or 0
             setattr(tracked.obj, spec.version_field, old + 1)
             bumped.append((tracked, old))
             self.writes[path] = engine.encode(spec, tracked.obj)
-            self.written[key] = (tracked, path)
-        return bumped
 
     @staticmethod
     def undo_versions(bumped: list[tuple[_Tracked, int]]) -> None:
@@ -511,7 +592,7 @@ class _Plan:
             setattr(tracked.obj, tracked.spec.version_field or "", version)
 
     def record_versions(self, tokens: dict[str, str]) -> None:
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             if tracked.spec.version_field is not None:
                 tracked.expected = version_of(tracked.spec, tracked.obj)
                 tracked.token = tokens.get(path)
@@ -519,14 +600,18 @@ class _Plan:
     def stale(self, conflict: ConflictError) -> StaleObjectError:
         """The StaleObjectError for a conflict the backend reported (versions re-read)."""
         path = conflict.path
+        held_elsewhere = isinstance(conflict, ClaimConflictError)
         for tracked, check_path in self.versioned:
-            if check_path == path:
-                found = self.engine.read(path)
+            if check_path == path or (held_elsewhere and check_path.rpartition("/")[0] == path):
+                found = self.engine.read(check_path)
                 stored = (
-                    0 if found is None else _stored_version(self.engine, tracked.spec, path, found)
+                    0
+                    if found is None
+                    else _stored_version(self.engine, tracked.spec, check_path, found)
                 )
-                return StaleObjectError(path, tracked.expected or 0, stored)
-        return StaleObjectError(path, 0, 0)
+                detail = str(conflict) if held_elsewhere else None
+                return StaleObjectError(check_path, tracked.expected or 0, stored, detail)
+        return StaleObjectError(path, 0, 0, str(conflict))
 
     # -- after the write ---------------------------------------------------------------------
 
@@ -534,7 +619,7 @@ class _Plan:
         """Everything written is now 'loaded' at its path."""
         loaded = _State.LOADED
         writes = self.writes
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             tracked.state = loaded
             tracked.path = tracked.stored_path = path
             tracked.raw = writes[path]
@@ -542,11 +627,12 @@ class _Plan:
     def settled(self) -> dict[Key, _Tracked]:
         """The identity map after a flush that deleted or moved objects."""
         settled: dict[Key, _Tracked] = {}
+        paths = {id(t): path for t, path in zip(self.written, self.written_paths, strict=True)}
         for key, tracked in self.tracked.items():
             if tracked.state is _State.DELETED:
                 continue
-            if key in self.written:
-                _, path = self.written[key]
+            path = paths.get(id(tracked))
+            if path is not None:
                 tracked.state = _State.LOADED
                 tracked.path = tracked.stored_path = path
                 tracked.raw = self.writes[path]
@@ -596,100 +682,4 @@ def _same_as_stored(engine: Engine, tracked: _Tracked) -> bool:
     return bool(stored == tracked.obj)
 
 
-class Direct:
-    """The unit of work outside a session: reads go to the engine, each write commits at once.
-
-    Raises SessionError for a write made while a ``with store.session()``
-    block of the same store is open on this thread: it would commit at once,
-    outside that session, and survive the session's failure.
-    """
-
-    buffered = False
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _check_no_session(self, what: str) -> None:
-        if self.engine.in_session():
-            raise SessionError(
-                f"{what} on a repository of the store commits at once, outside the session "
-                "open on this thread (and would survive its failure); use the session's "
-                "repository instead: `with store.session() as s: s.repository(Model).put(...)`"
-            )
-
-    def get(
-        self,
-        spec: ModelSpec,
-        user_id: str,
-        object_id: str,
-        at: datetime | None = None,
-        reload: ReloadArg = None,
-    ) -> Any | None:
-        engine = self.engine
-        path = engine.layout.object_path(spec, user_id, object_id, at)
-        if reload is not None or not engine.never_reloads:
-            engine.maybe_reload(reload)
-        obj = engine.read_object(spec, path, object_id, user_id)
-        if obj is None and spec.previous_codecs:
-            found = engine.locate(spec, path)
-            if found is not None:
-                return engine.decode(spec, found[0], found[1], object_id, user_id)
-        return obj
-
-    def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        if path is None:
-            return None
-        return self.engine.read_object(spec, path, object_id, user_id)  # None: removed since
-
-    def _commit(self, tracker: Tracker) -> None:
-        if tracker.flush():
-            self.engine.commit()
-
-    def add(self, obj: Any) -> Any:
-        self._check_no_session("put()")
-        tracker = Tracker(self.engine)
-        tracker.add(obj)
-        self._commit(tracker)
-        return obj
-
-    def add_all(self, objs: Iterable[Any]) -> list[Any]:
-        self._check_no_session("put_all()")
-        tracker = Tracker(self.engine)
-        added = tracker.add_all(objs)
-        self._commit(tracker)
-        return added
-
-    def delete_key(
-        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None
-    ) -> None:
-        self.delete_keys(spec, [(user_id, object_id, at)])
-
-    def delete_keys(
-        self, spec: ModelSpec, keys: Iterable[tuple[str, str, datetime | None]]
-    ) -> None:
-        self._check_no_session("delete()")
-        tracker = Tracker(self.engine)
-        tracker.delete_keys(spec, keys)
-        self._commit(tracker)
-
-    def pending_ids(self, spec: ModelSpec, user_id: str) -> tuple[set[str], set[str]]:
-        return set(), set()
-
-    def pending_objects(self, spec: ModelSpec) -> tuple[list[Any], set[str]]:
-        return [], set()
-
-    def adopt(
-        self,
-        spec: ModelSpec,
-        obj: Any,
-        path: str,
-        stored_path: str,
-        raw: bytes,
-        token: str | None = None,
-    ) -> None:
-        """Outside a session nothing is remembered."""
-
-
-__all__ = ["Direct", "Key", "Tracker", "UnitOfWork", "load", "read_object", "version_of"]
+__all__ = ["Key", "Tracker", "UnitOfWork", "load", "read_object", "version_of"]

@@ -17,12 +17,14 @@ that imports ``modal``, and only when it needs to.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Literal
 
 from ._errors import VolstoreError
 from ._store import Store
 from .backends._base import Backend
+from .backends._claims import DEFAULT_LEASE, DEFAULT_WAIT, ClaimMap, Claims
 from .backends.modal_mounted import MountedVolumeBackend, VolumeHandle
 from .backends.modal_remote import RemoteVolume, RemoteVolumeBackend
 
@@ -62,16 +64,74 @@ def in_modal_container() -> bool:
     return not modal.is_local()
 
 
+ClaimsArg = Claims | ClaimMap | Literal["auto"] | None
+"""Where compare-and-swap keeps its claims: see ``volume_backend``."""
+
+
+def claims_dict_name(volume_name: str) -> str:
+    """The name of the ``modal.Dict`` holding a volume's claims (a valid Modal name)."""
+    name = f"{volume_name}-volstore-claims"
+    if len(name) < 64:
+        return name
+    digest = hashlib.sha256(volume_name.encode()).hexdigest()[:12]
+    return f"{volume_name[:35]}-{digest}-volstore-claims"
+
+
+def volume_claims(
+    volume: Any,
+    claims: ClaimsArg = "auto",
+    *,
+    environment_name: str | None = None,
+    lease: float = DEFAULT_LEASE,
+    wait: float = DEFAULT_WAIT,
+) -> Claims | None:
+    """The claims that make compare-and-swap safe across containers on ``volume``.
+
+    ``"auto"`` (the default): a ``modal.Dict`` named after the volume
+    (``<volume>-volstore-claims``, created on first use), or the emulator's
+    Dict for an emulated volume. A ``modal.Dict`` (or any map with ``put``
+    with ``skip_if_exists``, ``get`` and ``pop``) is used as given; a
+    :class:`~volstore.backends._claims.Claims` as it is; None turns
+    compare-and-swap off (versioned writes are then refused). The Dict is
+    reached only by the first versioned write. ``lease``: seconds after which
+    an abandoned claim (its writer died) is broken; ``wait``: how long a
+    writer waits for another's claim.
+    """
+    if claims is None or isinstance(claims, Claims):
+        return claims
+    name = getattr(volume, "name", None)
+    namespace = f"volstore:{name or id(volume)}"
+    if claims != "auto":
+        return Claims(claims, namespace=namespace, lease=lease, wait=wait)
+    if not name:
+        return None  # an anonymous volume: no Dict can be named after it
+
+    def lookup() -> ClaimMap:
+        emulator = getattr(volume, "emulator", None)
+        factory = getattr(emulator, "Dict", None) or _import_modal().Dict
+        handle: ClaimMap = factory.from_name(
+            claims_dict_name(name), environment_name=environment_name, create_if_missing=True
+        )
+        return handle
+
+    return Claims(lookup, namespace=namespace, lease=lease, wait=wait)
+
+
 def volume_backend(
     volume: Any,
     *,
     mount_path: str | os.PathLike[str] | None = None,
     mode: Mode = "auto",
+    claims: ClaimsArg = "auto",
+    environment_name: str | None = None,
 ) -> Backend:
     """The backend for ``volume``: mounted inside a container, remote outside.
 
     ``mode="mounted"`` or ``"remote"`` overrides the choice. The mounted
     backend needs ``mount_path``, the folder the volume is mounted at.
+    Inside a container without ``mount_path``, ``mode="auto"`` raises
+    ValueError (the client API would bypass the mount). ``claims``: where
+    compare-and-swap keeps its claims (see ``volume_claims``).
     """
     if mode not in ("auto", "mounted", "remote"):
         raise ValueError(f"mode must be 'auto', 'mounted' or 'remote', not {mode!r}")
@@ -89,13 +149,14 @@ def volume_backend(
             mode = "mounted"
         else:
             mode = "remote"
+    resolved = volume_claims(volume, claims, environment_name=environment_name)
     if mode == "mounted":
         if mount_path is None:
             raise ValueError("the mounted backend needs mount_path: where the volume is mounted")
         handle: VolumeHandle = volume
-        return MountedVolumeBackend(mount_path, handle)
+        return MountedVolumeBackend(mount_path, handle, claims=resolved)
     remote: RemoteVolume = volume
-    return RemoteVolumeBackend(remote)
+    return RemoteVolumeBackend(remote, claims=resolved)
 
 
 def volume_store(
@@ -103,6 +164,8 @@ def volume_store(
     *,
     mount_path: str | os.PathLike[str] | None = None,
     mode: Mode = "auto",
+    claims: ClaimsArg = "auto",
+    environment_name: str | None = None,
     **store_options: Any,
 ) -> Store:
     """A Store on a Modal Volume (or an emulated one); see ``volume_backend``.
@@ -110,7 +173,10 @@ def volume_store(
     ``volume`` is a ``modal.Volume`` (or ``volstore.testing.EmulatedVolume``);
     ``store_options`` go to :class:`volstore.Store` (``reload=``, ...).
     """
-    return Store(volume_backend(volume, mount_path=mount_path, mode=mode), **store_options)
+    backend = volume_backend(
+        volume, mount_path=mount_path, mode=mode, claims=claims, environment_name=environment_name
+    )
+    return Store(backend, **store_options)
 
 
 def volume_from_name(
@@ -156,7 +222,13 @@ def store_from_name(
         create_if_missing=create_if_missing,
         version=version,
     )
-    return volume_store(volume, mount_path=mount_path, mode=mode, **store_options)
+    return volume_store(
+        volume,
+        mount_path=mount_path,
+        mode=mode,
+        environment_name=environment_name,
+        **store_options,
+    )
 
 
 __all__ = [
@@ -164,9 +236,11 @@ __all__ = [
     "ModalUnavailableError",
     "MountedVolumeBackend",
     "RemoteVolumeBackend",
+    "claims_dict_name",
     "in_modal_container",
     "store_from_name",
     "volume_backend",
+    "volume_claims",
     "volume_from_name",
     "volume_store",
 ]

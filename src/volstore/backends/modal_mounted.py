@@ -6,15 +6,32 @@ plus a handle whose ``commit()`` publishes this container's changes and whose
 by :class:`LocalBackend` (atomic replace, so a background commit never
 publishes half a file); ``commit`` and ``reload`` call the handle.
 
+Compare-and-swap across containers goes through claims in a shared map (a
+``modal.Dict``; see ``_claims``): claim the folders, reload, compare, write,
+commit, release. Within the container, ``flock`` (inherited from the local
+backend) orders threads and processes as well.
+
+``reload()`` fails on Modal while any file on the volume is open: this
+backend never keeps one open between calls, and its own threads wait for each
+other around a reload (a reload waits until no call of this backend has a file
+open, and holds new ones back until it is done).
+
 This module does not import ``modal``: any object with ``commit()`` and
 ``reload()`` will do (a real ``modal.Volume``, or volstore's emulator).
 """
 
 from __future__ import annotations
 
+import builtins
 import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import ClassVar, Protocol
 
+from .._errors import ConflictError
+from ._base import Entry
+from ._claims import Claims
 from .local import LocalBackend
 
 
@@ -26,24 +43,88 @@ class VolumeHandle(Protocol):
     def reload(self) -> None: ...
 
 
+class _Gate:
+    """Many calls at once, or one reload alone (a reload is never starved).
+
+    Re-entrant per thread: a call made inside another (a conditional write
+    writing its batch) does not wait for a reload queued meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._active = 0
+        self._reloading = False
+        self._waiting = 0
+        self._depth = threading.local()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        depth = getattr(self._depth, "n", 0)
+        if depth:
+            self._depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.n = depth
+            return
+        with self._lock:
+            while self._reloading or self._waiting:
+                self._lock.wait()
+            self._active += 1
+        self._depth.n = 1
+        try:
+            yield
+        finally:
+            self._depth.n = 0
+            with self._lock:
+                self._active -= 1
+                if not self._active:
+                    self._lock.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        if getattr(self._depth, "n", 0):
+            raise RuntimeError("a reload inside a call of the same backend would wait forever")
+        with self._lock:
+            self._waiting += 1
+            while self._reloading or self._active:
+                self._lock.wait()
+            self._waiting -= 1
+            self._reloading = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reloading = False
+                self._lock.notify_all()
+
+
 class MountedVolumeBackend(LocalBackend):
     """Files under the mount path; ``commit``/``reload`` go to the volume handle.
+
+    ``claims`` makes compare-and-swap (versioned objects) safe across
+    containers; ``volstore.modal.volume_store`` gives one by default (a
+    ``modal.Dict`` named after the volume). Without it, versioned writes are
+    refused: a lock inside one container does not exclude the others.
 
     Every exception the handle raises is a storage failure (``storage_errors``):
     volstore turns it into CommitError or ReloadError, with the original as
     ``__cause__`` (modal's client raises RuntimeError for conflicts and its own
     ``modal.exception`` errors for the rest).
-
-    ``reload()`` fails on Modal while any file on the volume is open; volstore
-    never keeps a file open between operations, so a ReloadError here names a
-    file held open by other code (its message is Modal's own).
     """
+
+    storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    commits_conditional_writes = True
+    # A temporary file may come from another container (published by its
+    # background commit): its pid says nothing here, so repair goes by age.
+    _local_pids = False
 
     def __init__(
         self,
         mount_path: str | os.PathLike[str],
         volume: VolumeHandle,
         *,
+        claims: Claims | None = None,
         fsync: bool = False,
     ) -> None:
         if not os.path.isdir(mount_path):
@@ -53,17 +134,100 @@ class MountedVolumeBackend(LocalBackend):
             )
         super().__init__(mount_path, fsync=fsync)
         self.volume = volume
-
-    storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
-    # A temporary file may come from another container (published by its
-    # background commit): its pid says nothing here, so repair goes by age.
-    _local_pids = False
+        self.claims = claims
+        self._gate = _Gate()
 
     def commit(self) -> None:
-        self.volume.commit()
+        with self._gate.shared():
+            self.volume.commit()
 
     def reload(self) -> None:
-        self.volume.reload()
+        with self._gate.exclusive():
+            self.volume.reload()
+
+    # -- calls that hold a file open for a moment: never during a reload ---------------------
+
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
+        with self._gate.shared():
+            return super().read(path, limit=limit)
+
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        with self._gate.shared():
+            return super().read_batch(paths, limit=limit)
+
+    def exists(self, path: str) -> bool:
+        with self._gate.shared():
+            return super().exists(path)
+
+    def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
+        with self._gate.shared():
+            return super().list(prefix, hidden=hidden, details=details)
+
+    def write_batch(self, files: Mapping[str, bytes]) -> None:
+        with self._gate.shared():
+            super().write_batch(files)
+
+    def delete_batch(self, paths: Iterable[str]) -> None:
+        with self._gate.shared():
+            super().delete_batch(paths)
+
+    def delete_tree(self, prefix: str) -> int:
+        with self._gate.shared():
+            return super().delete_tree(prefix)
+
+    def remove_empty_folder(self, path: str) -> bool:
+        with self._gate.shared():
+            return super().remove_empty_folder(path)
+
+    def move(self, source: str, target: str) -> None:
+        with self._gate.shared():
+            super().move(source, target)
+
+    def remove_temporary(self, path: str, *, min_age: float) -> bool:
+        with self._gate.shared():
+            return super().remove_temporary(path, min_age=min_age)
+
+    # -- compare-and-swap across containers ------------------------------------------------------
+
+    @property
+    def supports_conditional(self) -> bool:
+        return self.claims is not None
+
+    def apply_conditional(
+        self,
+        writes: Mapping[str, bytes],
+        deletes: Iterable[str],
+        expected: Mapping[str, str | None],
+    ) -> dict[str, str]:
+        """Claim, reload, compare, write, commit, release (see ``_claims``).
+
+        Commits the volume itself: the claims are released only once the
+        change is published, so that the next claimant's reload sees it.
+        Raises ConflictError (nothing written) when a path no longer holds
+        the expected state, or stays claimed by another writer.
+        """
+        if self.claims is None:
+            raise NotImplementedError(
+                f"{self.describe()} has no claims map: give the backend claims= "
+                "(volstore.modal.volume_store does by default)"
+            )
+        deletes = list(deletes)
+        held = self.claims.acquire([path.rpartition("/")[0] for path in expected])
+        try:
+            self.reload()  # the latest committed state, under the claims
+            with self._gate.shared():
+                # Checked last just before writing: a writer whose claim was
+                # broken (it paused past the lease) must not write.
+                lost = self.claims.still_held(held)
+                if lost is not None:
+                    raise ConflictError(lost, expected.get(lost), None)
+                tokens = LocalBackend.apply_conditional(self, writes, deletes, expected)
+            self.commit()
+        finally:
+            self.claims.release(held)
+        return tokens
 
     def describe(self) -> str:
         return f"mounted volume at {self.root}"

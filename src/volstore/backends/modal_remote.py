@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
+from .._errors import ConflictError
 from .._keys import check_relative_path
 from ._base import (
     Backend,
@@ -36,7 +37,10 @@ from ._base import (
     FileTooLargeError,
     NotRegularFileError,
     SymlinkError,
+    check_expected,
+    content_token,
 )
+from ._claims import Claims
 
 # modal.volume.FileEntryType: FILE=1, DIRECTORY=2, SYMLINK=3, FIFO=4, SOCKET=5
 _KINDS: dict[int, EntryKind] = {1: "file", 2: "dir", 3: "symlink"}
@@ -86,8 +90,9 @@ class RemoteVolumeBackend(Backend):
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
 
-    def __init__(self, volume: RemoteVolume) -> None:
+    def __init__(self, volume: RemoteVolume, *, claims: Claims | None = None) -> None:
         self.volume = volume
+        self.claims = claims
 
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         check_relative_path(path)
@@ -209,6 +214,48 @@ class RemoteVolumeBackend(Backend):
             return False
         self.delete_batch([path])
         return True
+
+    # -- compare-and-swap across containers ------------------------------------------------------
+
+    @property
+    def supports_conditional(self) -> bool:
+        return self.claims is not None
+
+    def apply_conditional(
+        self,
+        writes: Mapping[str, bytes],
+        deletes: Iterable[str],
+        expected: Mapping[str, str | None],
+    ) -> dict[str, str]:
+        """Claim, compare, upload, release (see ``_claims``).
+
+        The client API reads the latest committed state, so no reload is
+        needed; an upload is committed when its batch closes. Raises
+        ConflictError (nothing written) when a path no longer holds the
+        expected state, or stays claimed by another writer.
+        """
+        if self.claims is None:
+            raise NotImplementedError(
+                f"{self.describe()} has no claims map: give the backend claims= "
+                "(volstore.modal.volume_store does by default)"
+            )
+        deletes = list(deletes)
+        held = self.claims.acquire([path.rpartition("/")[0] for path in expected])
+        try:
+            for path in sorted(expected):
+                try:
+                    found: str | None = content_token(self.read(path))
+                except FileNotFoundError:
+                    found = None
+                check_expected(path, expected[path], found)
+            lost = self.claims.still_held(held)
+            if lost is not None:
+                raise ConflictError(lost, expected.get(lost), None)
+            self.write_batch(writes)
+            self.delete_batch(deletes)
+        finally:
+            self.claims.release(held)
+        return {path: content_token(writes[path]) for path in expected if path in writes}
 
     def describe(self) -> str:
         name = getattr(self.volume, "name", None) or type(self.volume).__name__
