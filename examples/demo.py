@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     page = schedules.list("grace@example.com", limit=2)
     while page:
         print(f"   page: {[s.id for s in page]}")
-        page = schedules.list("grace@example.com", after=page[-1].id, limit=2)
+        page = schedules.list("grace@example.com", after=page[-1], limit=2)
     print(f"   glob 'daily-0[34]': {schedules.ids('linus@example.com', pattern='daily-0[34]')}")
 
     print(

@@ -40,8 +40,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "store"
         store = volstore.Store(root)
-        events = volstore.bucketed(store, Event)
-        beats = volstore.bucketed(store, Heartbeat)
+        events = store.bucketed(Event)
+        beats = store.bucketed(Heartbeat)
 
         # 01:30 in India on 1 March is 20:00 UTC on 29 February: buckets are in UTC.
         india = timezone(timedelta(hours=5, minutes=30))

@@ -33,7 +33,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         store = volstore.Store(tmp)
-        events = volstore.bucketed(store, Event)
+        events = store.bucketed(Event)
         # three days of events, about 20 an hour, in one session (one commit)
         with store.session() as session:
             for minute in range(0, 3 * 24 * 60, 3):
@@ -85,7 +85,7 @@ def main() -> None:
 
         # With the listing cache a repeated query lists nothing; a write or a reload
         # through this store drops the cache.
-        cached = volstore.bucketed(store, Event, cache_listings=True)
+        cached = store.bucketed(Event, cache_listings=True)
         show(store, "13:00-14:00, cache empty", lambda: cached.range(one, one + HOUR))
         show(store, "13:00-14:00, again: cached", lambda: cached.range(one, one + HOUR))
         cached.put(Event(user_id="grace", kind="click", timestamp=one + timedelta(minutes=1)))

@@ -21,7 +21,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "store"
         store = volstore.Store(root)
-        events = volstore.bucketed(store, Event)
+        events = store.bucketed(Event)
         # ten days of events, one every 20 minutes, for two users
         events.put_all(
             Event(user_id=user, kind="tick", timestamp=NOW - timedelta(minutes=20 * n))

@@ -6,10 +6,14 @@ The same code as tests/test_crash.py (tests/_crash.py), with more kills:
     .venv/bin/python scripts/crash_loop.py --kills 500             # local folder and volume
     .venv/bin/python scripts/crash_loop.py --kills 300 --mode local --seed 7
 
-Each kill lands at a random (seeded) moment; after it, every object file must
-parse and hold its old version or one the writer wrote, readers must never see
-a temporary file, and the store check's repair must leave none behind. Exits 1
-at the first broken guarantee, with the files kept for inspection.
+Each session rewrites ``--objects`` objects and moves ``--events``
+time-bucketed ones to the next hour's bucket. Each kill lands at a random
+(seeded) moment; after it, every object file must parse and hold its old
+version or one the writer wrote, every event must be stored once or (a move
+cut short) twice, readers must never see a temporary file, range queries must
+yield each event once, and the store check's repair must leave no temporary
+file and keep the newer copy of each event. Exits 1 at the first broken
+guarantee, with the files kept for inspection.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill delays")
     parser.add_argument("--objects", type=int, default=300, help="objects per flush")
     parser.add_argument("--size", type=int, default=3000, help="bytes per object")
+    parser.add_argument(
+        "--events", type=int, default=20, help="events moved between buckets per flush"
+    )
     parser.add_argument("--max-delay", type=float, default=0.8, help="longest wait before a kill")
     parser.add_argument("--workdir", type=Path, help="where to write (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -48,6 +55,7 @@ def main(argv: list[str]) -> int:
                 seed=args.seed,
                 objects=args.objects,
                 size=args.size,
+                events=args.events,
                 max_delay=args.max_delay,
                 progress=True,
             )

@@ -7,16 +7,22 @@ Shared by ``tests/test_crash.py`` (a few dozen kills in CI) and
 
 It writes ``objects`` objects of ``size`` bytes in one session per generation
 (generation ``start``, ``start + 1``, ...), every object rewritten each time,
-and prints each generation once its session returned. The parent kills it at
-a random moment, then checks every file against what was written:
+and moves ``events`` time-bucketed objects to the next hour's bucket (a write
+of the new copy, then a delete of the old one), and prints each generation
+once its session returned. The parent kills it at a random moment, then
+checks every file against what was written:
 
 - every object file parses, is whole (its payload matches its generation) and
   holds either its old version (before this child) or a version this child
   wrote: on a local folder, exactly the last finished generation or the one
   in progress;
-- readers never see temporary files (listing returns exactly the object files);
+- every event lies in the bucket of its generation, once, or (a move cut
+  short) twice: its old copy and its new one;
+- readers never see temporary files (listing returns exactly the object
+  files), and range queries yield each event once;
 - ``check_store(repair=True)`` finds nothing corrupt, mismatched or unknown,
-  and leaves no temporary file.
+  reports each event left twice as a duplicate and keeps its newer copy, and
+  leaves no temporary file.
 
 On an emulated volume the child's container folder (what a crash leaves on its
 disk) and the volume's committed state (what other containers see) are both checked.
@@ -36,7 +42,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from pydantic import AwareDatetime
 
 import volstore
 from volstore._check import check_store
@@ -58,6 +67,23 @@ class CrashDoc(volstore.Model, resource_type="crashdocs"):
     payload: str
 
 
+class CrashEvent(volstore.Model, resource_type="crashevents", time_field="at"):
+    id: str
+    user_id: str
+    generation: int
+    at: AwareDatetime
+    payload: str
+
+
+EVENT_SIZE = 200
+_BASE = datetime(2024, 2, 28, tzinfo=timezone.utc)
+
+
+def event_time(generation: int) -> datetime:
+    """Where an event stands at a generation: each generation is the next hour's bucket."""
+    return _BASE + timedelta(hours=generation % 48, minutes=generation % 60)
+
+
 def payload(object_id: str, generation: int, size: int) -> str:
     """The deterministic content of one object at one generation (so torn or mixed files show)."""
     seed = hashlib.sha256(f"{object_id}/{generation}".encode()).hexdigest()
@@ -66,6 +92,10 @@ def payload(object_id: str, generation: int, size: int) -> str:
 
 def object_ids(objects: int) -> list[str]:
     return [f"doc{i:04d}" for i in range(objects)]
+
+
+def event_ids(events: int) -> list[str]:
+    return [f"ev{i:03d}" for i in range(events)]
 
 
 # ---------------------------------------------------------------------------- the child
@@ -80,8 +110,10 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--start", type=int, required=True)
     parser.add_argument("--objects", type=int, required=True)
     parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--events", type=int, default=0)
     args = parser.parse_args(argv)
     ids = object_ids(args.objects)
+    events = event_ids(args.events)
     if args.mode == "local":
         store = volstore.Store(volstore.LocalBackend(args.root))
     else:
@@ -95,6 +127,10 @@ def child_main(argv: list[str]) -> None:
     generation = args.start
     while True:
         with store.session() as session:  # on a volume, the session's exit commits
+            # The events first: their new copies are renamed into place before the
+            # objects', so a kill during the renames can land between their write
+            # and the delete of their old copies (which come after every write).
+            _move_events(session, events, generation)
             session.add_all(
                 CrashDoc(
                     id=object_id,
@@ -106,6 +142,21 @@ def child_main(argv: list[str]) -> None:
             )
         print(generation, flush=True)
         generation += 1
+
+
+def _move_events(session: volstore.Session, events: list[str], generation: int) -> None:
+    """Move every event to the bucket of ``generation`` (create the missing ones)."""
+    at = event_time(generation)
+    found = {e.id: e for e in volstore.bucketed(session, CrashEvent).range(None, None)}
+    for event_id in events:
+        event = found.get(event_id)
+        content = payload(event_id, generation, EVENT_SIZE)
+        if event is None:
+            session.add(
+                CrashEvent(id=event_id, user_id=USER, generation=generation, at=at, payload=content)
+            )
+        else:  # changed in place: the flush writes the new bucket's copy, then deletes this one
+            event.at, event.generation, event.payload = at, generation, content
 
 
 # ---------------------------------------------------------------------------- the parent
@@ -125,6 +176,7 @@ class KillStats:
     temporary_files: int = 0  # temporary files found (and removed by repair)
     published_temporary_files: int = 0  # of those, in a volume's committed state
     files_checked: int = 0
+    duplicates: int = 0  # events found in two buckets (a move cut short), and repaired
     seconds: float = 0.0
     generations: dict[str, int] = field(default_factory=dict)  # id -> current generation
 
@@ -133,6 +185,7 @@ class KillStats:
             f"{self.kills} kills, {self.sessions} sessions finished, {self.mid_flush} kills "
             f"mid-flush, {self.temporary_files} temporary files removed "
             f"({self.published_temporary_files} from committed state), "
+            f"{self.duplicates} events left in two buckets by a move (repaired), "
             f"{self.files_checked} files checked, {self.seconds:.1f}s"
         )
 
@@ -141,13 +194,20 @@ class KillStats:
 class Scan:
     generations: dict[str, int]  # object id -> generation
     temporary: list[str]
+    events: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # id -> copies
+
+    def duplicates(self) -> dict[str, list[tuple[int, str]]]:
+        return {key: sorted(copies) for key, copies in self.events.items() if len(copies) > 1}
 
 
 def scan(folder: Path, size: int) -> Scan:
     """Parse every file below ``folder``; raise CrashCheckError for anything torn or foreign."""
     generations: dict[str, int] = {}
     temporary: list[str] = []
-    for dirpath, _dirs, names in os.walk(folder):
+    events: dict[str, list[tuple[int, str]]] = {}
+    for dirpath, dirs, names in os.walk(folder):
+        if Path(dirpath) == folder and ".volstore-quarantine" in dirs:
+            dirs.remove(".volstore-quarantine")  # what earlier repairs put aside
         for name in names:
             full = Path(dirpath, name)
             rel = full.relative_to(folder).as_posix()
@@ -156,6 +216,10 @@ def scan(folder: Path, size: int) -> Scan:
                 continue
             if name == ".volstore.json" or name.startswith(".volstore-fetch-"):
                 continue  # the layout marker; an emulator download cut short by the kill
+            if rel.startswith("crashevents/") and name.endswith(".json"):
+                generation = _scan_event(rel, full.read_bytes())
+                events.setdefault(name[: -len(".json")], []).append((generation, rel))
+                continue
             if not (rel.startswith("crashdocs/") and name.endswith(".json")):
                 raise CrashCheckError(f"{folder}: unexpected file {rel}")
             data = full.read_bytes()
@@ -166,7 +230,37 @@ def scan(folder: Path, size: int) -> Scan:
             if f"{doc.id}.json" != name or doc.payload != payload(doc.id, doc.generation, size):
                 raise CrashCheckError(f"{rel} holds a mix of versions: {data[:120]!r}")
             generations[doc.id] = doc.generation
-    return Scan(generations, temporary)
+    return Scan(generations, temporary, events)
+
+
+def _scan_event(rel: str, data: bytes) -> int:
+    """Check one event file (whole, in the bucket of its generation); return its generation."""
+    try:
+        event = CrashEvent.model_validate_json(data)
+    except ValueError as exc:
+        raise CrashCheckError(f"{rel} does not parse ({len(data)} bytes): {exc}") from exc
+    at = event_time(event.generation)
+    bucket = f"crashevents/{at:%Y-%m-%d}/{at:%H}/"
+    if event.at != at or not rel.startswith(bucket) or f"/{event.id}.json" not in rel:
+        raise CrashCheckError(f"{rel} is not where generation {event.generation} goes: {data!r}")
+    if event.payload != payload(event.id, event.generation, EVENT_SIZE):
+        raise CrashCheckError(f"{rel} holds a mix of versions: {data[:120]!r}")
+    return event.generation
+
+
+def check_events(where: str, found: Scan, old: dict[str, int], allowed_new: set[int]) -> None:
+    """Each event is stored once, or twice by a move cut short; each copy holds the event's
+    old generation (``old``: before this child, or None) or one of ``allowed_new``."""
+    for event_id, copies in found.events.items():
+        generations = sorted(generation for generation, _ in copies)
+        if len(copies) > 2 or len(set(generations)) != len(generations):
+            raise CrashCheckError(f"{where}: {event_id} is stored {len(copies)} times: {copies}")
+        allowed = allowed_new | ({old[event_id]} if event_id in old else set())
+        if not set(generations) <= allowed:
+            raise CrashCheckError(
+                f"{where}: {event_id} holds generations {generations}; expected some of "
+                f"{sorted(allowed)}"
+            )
 
 
 def check_versions(
@@ -183,14 +277,18 @@ def check_versions(
             )
 
 
-def check_readers_and_repair(store: volstore.Store, folder: Path, found: Scan, size: int) -> None:
-    """Listing shows exactly the object files; repair leaves nothing behind but objects."""
+def check_readers_and_repair(store: volstore.Store, folder: Path, found: Scan, size: int) -> Scan:
+    """Listing shows exactly the object files, a range query each event once; repair leaves
+    nothing behind but objects, each event once, in its newer copy. Returns the repaired scan."""
     listed = store.repository(CrashDoc).ids(USER)
     if listed != sorted(found.generations):
         raise CrashCheckError(
             f"{folder}: listing shows {len(listed)} ids for {len(found.generations)} files"
         )
-    # The writer was killed: nothing can still rename its temporary files.
+    ranged = sorted(e.id for e in volstore.bucketed(store, CrashEvent).range(None, None))
+    if ranged != sorted(found.events):
+        raise CrashCheckError(f"{folder}: a range query yields {ranged}, not each event once")
+    # The writer was killed: nothing can still rename its temporary files or finish a move.
     report = check_store(store, repair=True, temporary_min_age=0)
     if report.totals["corrupt"] or report.totals["mismatch"] or report.totals["unknown"]:
         raise CrashCheckError(f"{folder}: store check found {report.findings()}")
@@ -198,9 +296,21 @@ def check_readers_and_repair(store: volstore.Store, folder: Path, found: Scan, s
         raise CrashCheckError(
             f"{folder}: store check saw {report.temporary}, scan {found.temporary}"
         )
+    doubled = found.duplicates()
+    older = sorted(copies[0][1] for copies in doubled.values())
+    quarantined = sorted(f.path for f in report.duplicates if f.action and "moved" in f.action)
+    if quarantined != older or report.totals["duplicate"] != len(doubled):
+        raise CrashCheckError(
+            f"{folder}: a move cut short left {older} behind; repair did {report.duplicates}"
+        )
     after = scan(folder, size)
     if after.temporary:
         raise CrashCheckError(f"{folder}: temporary files left after repair: {after.temporary}")
+    kept = {event_id: copies[0][0] for event_id, copies in after.events.items()}
+    newest = {event_id: max(copies)[0] for event_id, copies in found.events.items()}
+    if after.duplicates() or kept != newest:
+        raise CrashCheckError(f"{folder}: after repair the events are {after.events}")
+    return after
 
 
 @contextmanager
@@ -273,6 +383,7 @@ def run_kills(
     size: int = 3000,
     max_delay: float = 0.3,
     interval: float = 0.02,
+    events: int = 20,
     ready_timeout: float = 60.0,
     progress: bool = False,
 ) -> KillStats:
@@ -288,6 +399,7 @@ def run_kills(
     stats = KillStats()
     started = time.monotonic()
     old: dict[str, int] = {}  # generation of each object before the current child
+    old_events: dict[str, int] = {}  # and of each event
     next_generation = 1
     emulator = VolumeEmulator(workdir / "emulator") if mode == "mounted" else None
     for kill in range(kills):
@@ -295,7 +407,7 @@ def run_kills(
         command = [
             sys.executable, str(HERE), "child", "--mode", mode, "--root", str(target),
             "--start", str(next_generation), "--objects", str(objects), "--size", str(size),
-            "--interval", str(interval),
+            "--interval", str(interval), "--events", str(events),
         ]  # fmt: skip
         if emulator is not None:
             command += ["--emulator", str(emulator.root)]
@@ -315,27 +427,32 @@ def run_kills(
         found = scan(target, size)
         stats.files_checked += len(found.generations)
         check_versions(f"{mode} kill {kill}", found, old if last is None else {}, allowed, ids)
-        mid_flush = bool(found.temporary) or _split(found, old)
+        check_events(f"{mode} kill {kill}", found, old_events if last is None else {}, allowed)
+        mid_flush = bool(found.temporary) or _split(found, old) or bool(found.duplicates())
         stats.temporary_files += len(found.temporary)
+        stats.duplicates += len(found.duplicates())
         # The writer's own disk, as the kill left it (on a volume: the container's).
-        check_readers_and_repair(volstore.Store(target), target, found, size)
+        repaired = check_readers_and_repair(volstore.Store(target), target, found, size)
         if emulator is None:
             old = found.generations
+            old_events = _event_generations(repaired)
         else:
             shutil.rmtree(target)  # the container is gone; what it committed remains
-            committed = _check_committed(
+            committed, repaired = _check_committed(
                 emulator,
                 workdir / f"check-{kill}",
                 size,
                 ids,
-                old,
+                (old, old_events),
                 set(range(first, in_progress + 1)),
             )
             stats.files_checked += len(committed.generations)
             stats.temporary_files += len(committed.temporary)
             stats.published_temporary_files += len(committed.temporary)
+            stats.duplicates += len(committed.duplicates())
             mid_flush |= bool(committed.temporary) or _split(committed, old)
             old = committed.generations
+            old_events = _event_generations(repaired)
         stats.mid_flush += mid_flush
         next_generation = in_progress + 1
         if progress and (kill + 1) % 25 == 0:
@@ -343,6 +460,11 @@ def run_kills(
     stats.seconds = time.monotonic() - started
     stats.generations = old
     return stats
+
+
+def _event_generations(found: Scan) -> dict[str, int]:
+    """The generation of each event of a scan that holds each once."""
+    return {event_id: copies[0][0] for event_id, copies in found.events.items()}
 
 
 def _split(found: Scan, old: dict[str, int]) -> bool:
@@ -355,20 +477,25 @@ def _check_committed(
     mount_path: Path,
     size: int,
     ids: list[str],
-    old: dict[str, int],
+    old: tuple[dict[str, int], dict[str, int]],
     written: set[int],
-) -> Scan:
-    """Check the volume's committed state from a new container; repair it; return it."""
+) -> tuple[Scan, Scan]:
+    """Check the volume's committed state from a new container; repair it.
+
+    ``old`` holds the generations of the objects and of the events before this
+    child. Returns the committed state as found, and as repaired.
+    """
     volume: EmulatedVolume = emulator.Volume.from_name(VOLUME, create_if_missing=True)
     with volume.mount(mount_path, background_commit_interval=None) as mount:
         found = scan(mount.path, size)
         # Background commits publish whatever the disk holds at that moment, so the
         # committed state can hold any generation the child wrote, file by file.
-        check_versions("committed state", found, old, written, ids)
+        check_versions("committed state", found, old[0], written, ids)
+        check_events("committed state", found, old[1], written)
         store = volstore.Store(
             MountedVolumeBackend(mount.path, volume, claims=volume_claims(volume))
         )
-        check_readers_and_repair(store, mount.path, found, size)
+        repaired = check_readers_and_repair(store, mount.path, found, size)
     leftovers = [
         entry.path
         for entry in volume.listdir("/", recursive=True)
@@ -376,7 +503,7 @@ def _check_committed(
     ]
     if leftovers:
         raise CrashCheckError(f"committed state still holds temporary files: {leftovers}")
-    return found
+    return found, repaired
 
 
 if __name__ == "__main__":

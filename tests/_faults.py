@@ -9,7 +9,9 @@ real ``os``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -56,3 +58,24 @@ def refuse_opens(monkeypatch: pytest.MonkeyPatch, module: ModuleType, suffix: st
 
     monkeypatch.setattr(module, "open_nofollow", refuse)
     patch_os(monkeypatch, module, open=refuse_relative)
+
+
+@contextmanager
+def no_hang(seconds: float = 120.0) -> Iterator[None]:
+    """Turn a hang into a failure: an open that waits forever (a FIFO with no writer).
+
+    A watchdog, not a timing: the guarded calls return at once when they are
+    right, and never return when they are wrong. SIGALRM interrupts the
+    blocked system call in the main thread, and the handler's exception ends it.
+    """
+
+    def expired(signum: int, frame: object) -> None:
+        raise AssertionError(f"the call hung (still blocked after {seconds:g} s)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -315,6 +315,31 @@ def test_check_reports_problems_exit_1(target: Target) -> None:
     assert target.run("check").exit_code == 0
 
 
+def test_check_repair_leaves_a_young_duplicate_until_min_age_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key in two buckets (a move cut short): --repair waits for a live move, --min-age 0 not."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "data"
+    store = volstore.Store(root)
+    seed(store)
+    spec = store.register(Event)
+    moved = Event(id="recent", user_id="ada", kind="login", timestamp=NOW - timedelta(hours=3))
+    store.engine.apply({store.object_path(spec, moved): spec.encode(moved)}, [])
+    old = store.path_for(spec, "ada", "recent", NOW)
+    stamp = os.stat(root / old).st_mtime - 60
+    os.utime(root / old, (stamp, stamp))  # the copy the move left behind is the older one
+    args = ["--root", str(root), "--models", "models", "check"]
+    found = json.loads(invoke(*args, "--json").stdout)
+    assert [f["path"] for f in found["duplicates"]] == [old]
+    waited = invoke(*args, "--repair", "--json")
+    assert waited.exit_code == 1
+    assert json.loads(waited.stdout)["duplicates"][0]["action"].startswith("left in place")
+    repaired = invoke(*args, "--repair", "--min-age", "0", "--json")
+    assert json.loads(repaired.stdout)["quarantined"] == 1
+    assert invoke(*args).exit_code == 0
+
+
 # -- gc ------------------------------------------------------------------------------------------
 
 

@@ -73,9 +73,9 @@ def test_user_hash_length_is_configurable(tmp_path: Path) -> None:
     assert folder == hashlib.sha256(b"ada").hexdigest()[:24]
 
 
-@pytest.mark.parametrize("length", [0, 7, 65, "16"])
+@pytest.mark.parametrize("length", [0, 7, 8, 15, 65, "16", True])
 def test_bad_hash_lengths_are_refused(length: object) -> None:
-    with pytest.raises(ValueError, match="from 8 to 64"):
+    with pytest.raises(ValueError, match="from 16 to 64"):
         UserHasher(length)  # type: ignore[arg-type]
 
 

@@ -315,7 +315,8 @@ def modal_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_missing_modal_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     with modal_missing(monkeypatch):
         with pytest.raises(
-            volstore.modal.ModalUnavailableError, match=r"pip install 'volstore\[modal\]'"
+            volstore.modal.ModalUnavailableError,
+            match=r"pip install '/path/to/volstore\[modal\]'",
         ):
             volstore.modal.store_from_name("data")
         assert not volstore.modal.in_modal_container()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
 import attrs
 from typing_extensions import assert_type
 
 import volstore
-from models import Profile, Schedule
+from models import Event, Profile, Schedule
 from volstore.testing import EmulatedUploadBatch, FileEntry, VolumeEmulator
+
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
 def check(store: volstore.Store) -> None:
@@ -34,6 +39,34 @@ class TypedNote:
 def check_attrs_ids() -> None:
     assert_type(TypedNote(user_id="ada", text="t").id, str)
     assert_type(TypedNote(id="n1", user_id="ada", text="t").id, str)
+
+
+def check_bucketed(store: volstore.Store) -> None:
+    events = store.bucketed(Event)
+    assert_type(events, volstore.BucketedRepository[Event])
+    assert_type(events.range(START, None), Iterator[Event])
+    assert_type(events.latest("ada"), list[Event])
+    assert_type(events.for_user("ada").range(None, None), Iterator[Event])
+    with store.session() as s:
+        assert_type(s.bucketed(Event).range(None, None), Iterator[Event])
+    # A plain repository has no range queries: the type checker says so.
+    store.repository(Event).range(START, None)  # type: ignore[attr-defined]
+
+
+def check_cursor_and_keywords(store: volstore.Store) -> None:
+    repo = store.repository(Schedule)
+    page = repo.list("ada", limit=10)
+    assert_type(repo.list("ada", after=page[-1], limit=10), list[Schedule])
+    assert_type(repo.list("ada", after="s9"), list[Schedule])
+    assert_type(repo.for_user("ada").list(after=page[-1]), list[Schedule])
+    events = store.bucketed(Event)
+    assert_type(events.list("ada", after=events.list("ada")[-1]), list[Event])
+    assert_type(events.for_user("ada").list(after=START), list[Event])
+    # Misspelt keywords and reload values that are not policies are type errors:
+    repo.for_user("ada").list(limt=3)  # type: ignore[call-arg]
+    repo.list("ada", reload="never")  # type: ignore[arg-type]
+    repo.get("ada", "x", reload=0)  # type: ignore[arg-type]
+    repo.list("ada", after=3)  # type: ignore[arg-type]
 
 
 def check_emulator(emulator: VolumeEmulator) -> None:

@@ -26,7 +26,11 @@ a live writer may still rename is left in place; see ``Backend.remove_temporary`
 and corrupt, mismatched and duplicate files are moved (never deleted) into the
 quarantine folder, keeping their path below it; the backend is committed once
 at the end. Unknown files are left alone: they may belong to a model this
-store did not register.
+store did not register. A repair runs safely next to live writers: what a
+writer may still be working on (a temporary file it will rename, the copies
+of an object it is moving between buckets) is left in place until it is
+``temporary_min_age`` seconds old (or, for this machine's temporary files,
+until its process is gone).
 
 Memory stays flat whatever the store's size: files are visited as a stream
 (one folder listing at a time, never a list of every path), and a report keeps
@@ -38,6 +42,7 @@ it is walked.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -161,12 +166,19 @@ def check_store(
 ) -> CheckReport:
     """Walk the whole store; report corrupt, temporary, mismatched, duplicate and unknown files.
 
-    With ``repair``: remove abandoned temporary files (``temporary_min_age``:
-    see ``Backend.remove_temporary``), move corrupt, mismatched and duplicate
-    files into ``quarantine`` (a folder at the root whose name starts with
-    ``.``), commit once. Checks what the backend sees now: on a mounted volume
-    call ``store.reload()`` first to check the latest committed state. A
-    repair never breaks a writer running at the same time.
+    With ``repair``: remove abandoned temporary files, move corrupt,
+    mismatched and duplicate files into ``quarantine`` (a folder at the root
+    whose name starts with ``.``), commit once. Checks what the backend sees
+    now: on a mounted volume call ``store.reload()`` first to check the latest
+    committed state.
+
+    A repair never breaks a writer running at the same time: a temporary file
+    is removed only when no live writer can rename it any more (its process
+    is gone, for this machine's files; else it is ``temporary_min_age``
+    seconds old, see ``Backend.remove_temporary``), and the copies of a
+    duplicate are left alone while one of them is younger than
+    ``temporary_min_age`` (a move may be running). Pass 0 when no writer can
+    be running (after a crash, with every writer stopped).
 
     Raises LayoutMismatchError when the store is opened with another user-hash
     layout than the one it was written with, and CorruptObjectError when the
@@ -414,24 +426,55 @@ class _Checker:
         self, spec: ModelSpec, folder: str, levels: tuple[str, ...], keys: _Keys
     ) -> Iterator[Finding]:
         """Second pass over a type whose first pass saw a key digest twice: find real duplicates."""
-        copies: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        copies: dict[tuple[str, str], list[tuple[str, float | None]]] = {}
         for path, entry in self._object_files(spec, folder, levels):
             user_hash = path.rsplit("/", 2)[-2]
             object_id = self.engine.layout.object_id_of(spec, entry.name) or ""
             if keys.digest(user_hash, object_id) in keys.maybe:
-                copies.setdefault((user_hash, object_id), []).append((path, entry.mtime or 0.0))
+                copies.setdefault((user_hash, object_id), []).append((path, entry.mtime))
+        now = time.time()
         for (_, object_id), found in sorted(copies.items()):
             if len(found) < 2:
                 continue
-            ranked = sorted(found, key=lambda item: self._newness(spec, *item))
-            newest = ranked[-1][0]
-            for path, _ in ranked[:-1]:
-                yield self._quarantined(
-                    "duplicate",
-                    path,
-                    f"the key {object_id!r} is also stored at {newest}, a newer copy "
-                    "(a move between buckets cut short)",
-                )
+            ranked = sorted(self._newness(spec, *item) for item in found)
+            newest = ranked[-1][2]
+            # A move writes the new copy, then deletes the old one: while a copy is
+            # younger than min_age, the move may still be running (or have just
+            # written a copy whose time ties with the old one's): never touch it.
+            settling = any(mtime is None or now - mtime < self.min_age for _, mtime in found)
+            for version, mtime, path in ranked[:-1]:
+                # The same version and time as the newest: nothing tells which is newer.
+                tied = (version, mtime) == ranked[-1][:2]
+                if tied:
+                    reason = (
+                        f"the key {object_id!r} is also stored at {newest}, with the same "
+                        "version and time (a move between buckets cut short)"
+                    )
+                else:
+                    reason = (
+                        f"the key {object_id!r} is also stored at {newest}, a newer copy "
+                        "(a move between buckets cut short)"
+                    )
+                if not self.repair:
+                    yield Finding("duplicate", path, reason)
+                elif settling and self.min_age > 0:
+                    yield Finding(
+                        "duplicate",
+                        path,
+                        reason,
+                        f"left in place: a copy is younger than {self.min_age:g} s (or of "
+                        "unknown age), so the move may still be running",
+                    )
+                elif tied:
+                    yield Finding(
+                        "duplicate",
+                        path,
+                        reason,
+                        "left in place: nothing tells which copy is newer; delete one by "
+                        "its bucket (session.delete(Model, user, id, at=...))",
+                    )
+                else:
+                    yield self._quarantined("duplicate", path, reason)
 
     def _object_files(
         self, spec: ModelSpec, folder: str, levels: tuple[str, ...]
@@ -449,7 +492,7 @@ class _Checker:
                 if item.kind == "file" and self.engine.layout.object_id_of(spec, item.name):
                     yield f"{path}/{item.name}", item
 
-    def _newness(self, spec: ModelSpec, path: str, mtime: float) -> tuple[int, float, str]:
+    def _newness(self, spec: ModelSpec, path: str, mtime: float | None) -> tuple[int, float, str]:
         """How new a copy is: its version (versioned models), then its time, then its path."""
         version = 0
         if spec.version_field is not None:
@@ -459,7 +502,7 @@ class _Checker:
                     version = version_of(spec, self.engine.decode(spec, path, data, None)) or 0
                 except (CorruptObjectError, ValueError):
                     version = 0
-        return (version, mtime, path)
+        return (version, mtime or 0.0, path)
 
     # -- findings and repairs -------------------------------------------------------------
 

@@ -6,8 +6,10 @@ Every model, pydantic or attrs, is validated and serialized by a pydantic
 
 Two codecs ship: ``JSON`` (the default: readable, the seed's format, fine
 below a megabyte or so) and ``MSGPACK`` (binary, smaller and faster for large
-objects; needs ``pip install 'volstore[msgpack]'``). A codec also reads and
-writes plain documents (dicts), which is what schema upgrades work on.
+objects; needs the msgpack package: ``pip install msgpack``, or volstore's
+``msgpack`` extra, from a clone: ``pip install '/path/to/volstore[msgpack]'``).
+A codec also reads and writes plain documents (dicts), which is what schema
+upgrades work on.
 
 Both refuse to write what their reader would refuse to read (see the reader
 limits below): a value that encodes but never decodes is lost data.
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 import pydantic_core
 from pydantic import TypeAdapter
 
-from ._errors import SerializationError, VolstoreError
+from ._errors import SerializationError, VolstoreError, install_hint
 
 # -- the readers' limits -------------------------------------------------------------
 # The one home of these figures, measured on pydantic-core 2.50 (its JSON parser,
@@ -177,7 +179,7 @@ class MsgpackCodec:
             import msgpack
         except ImportError as exc:
             raise CodecUnavailableError(
-                "the msgpack codec needs the msgpack package: pip install 'volstore[msgpack]'"
+                "the msgpack codec needs the msgpack package: " + install_hint("msgpack", "msgpack")
             ) from exc
         return msgpack
 

@@ -19,7 +19,6 @@ The engine knows nothing of sessions or repositories; the facades above
 
 from __future__ import annotations
 
-import errno
 import inspect
 import threading
 import time
@@ -50,6 +49,7 @@ from .backends._base import (
     FileTooLargeError,
     NotRegularFileError,
     SymlinkError,
+    unreadable_reason,
 )
 
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
@@ -116,7 +116,11 @@ class Stats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _check_reload_arg(reload: object) -> None:
+def check_reload_arg(reload: object) -> None:
+    """Raise TypeError unless ``reload`` is a per-call override (see ``ReloadArg``).
+
+    ``"never"``, ``0`` or ``1`` are refused, not taken for a policy by their truth.
+    """
     if reload is not None and not isinstance(reload, (bool, ReloadPolicy)):
         raise TypeError(
             "reload= takes a ReloadPolicy, True (reload now), False or None (the store's "
@@ -281,12 +285,19 @@ class Engine:
         if isinstance(exc, VolstoreError):
             raise exc
         if path is not None and isinstance(exc, OSError):
-            reason = _unreadable(exc, reading)
+            reason = unreadable_reason(exc, reading)
             if reason is not None:
                 raise CorruptObjectError(path, reason) from exc
         where = self.backend.describe()
-        target = f" {path}" if path else ""
-        raise error(f"{action}{target} on {where} failed: {short_reason(exc)}") from exc
+        what = f"{action} {path} on {where}" if path else f"{action} {where}"
+        reason = unreadable_reason(exc, False) if isinstance(exc, OSError) else None
+        if reason is not None and isinstance(exc, (NotRegularFileError, FileTooLargeError)):
+            # Only reads raise these: a conditional write reading a path it expects.
+            raise CorruptObjectError(exc.path, reason) from exc
+        if reason is not None and not isinstance(exc, SymlinkError):
+            named = getattr(exc, "filename", None)
+            reason = f"{named}: {reason}" if named else reason
+        raise error(f"{what} failed: {reason or short_reason(exc)}") from exc
 
     def read(self, path: str) -> bytes | None:
         """The bytes at ``path``, or None when nothing is stored there.
@@ -333,7 +344,7 @@ class Engine:
         results: list[bytes | CorruptObjectError | None] = []
         for path, item in zip(paths, found, strict=True):
             if isinstance(item, OSError):
-                reason = _unreadable(item, True)
+                reason = unreadable_reason(item, True)
                 if reason is None:
                     self._fail(item, "reading", path, reading=True)
                 results.append(CorruptObjectError(path, reason))
@@ -343,7 +354,7 @@ class Engine:
                     results.append(
                         CorruptObjectError(
                             path,
-                            _unreadable(FileTooLargeError(path, len(item), limit), True)
+                            unreadable_reason(FileTooLargeError(path, len(item), limit), True)
                             or "too large",
                         )
                     )
@@ -542,7 +553,7 @@ class Engine:
                 return False
             policy: ReloadPolicy | bool = self._reload_policy
         else:
-            _check_reload_arg(reload)
+            check_reload_arg(reload)
             policy = reload
         if policy is False:
             return False
@@ -667,26 +678,11 @@ class Engine:
         return any(self.exists(p) for p in [path, *self.layout.legacy_paths(spec, path)])
 
 
-def _unreadable(exc: OSError, reading: bool) -> str | None:
-    """Why a path holds no readable object file, when that is what the error says."""
-    if isinstance(exc, SymlinkError):
-        return "a symbolic link stands on this path; volstore never follows one below the root"
-    if isinstance(exc, NotRegularFileError):
-        return f"a {exc.kind} stands where an object file should be; it is never opened"
-    if isinstance(exc, FileTooLargeError):
-        return (
-            f"the file is {exc.size} bytes, more than the store's limit of {exc.limit} "
-            "(max_object_bytes); it was not read"
-        )
-    if isinstance(exc, IsADirectoryError):
-        return "a folder stands where an object file should be"
-    if isinstance(exc, NotADirectoryError):
-        return "a file stands where a folder of this path should be"
-    if exc.errno == errno.ELOOP:
-        return "a symbolic link stands on this path; volstore never follows one below the root"
-    if reading and isinstance(exc, PermissionError):
-        return f"the file cannot be read: {exc.strerror}"
-    return None
-
-
-__all__ = ["DEFAULT_MAX_OBJECT_BYTES", "Engine", "ReloadArg", "ReloadPolicy", "Stats"]
+__all__ = [
+    "DEFAULT_MAX_OBJECT_BYTES",
+    "Engine",
+    "ReloadArg",
+    "ReloadPolicy",
+    "Stats",
+    "check_reload_arg",
+]

@@ -1,25 +1,27 @@
 """The errors volstore raises.
 
-Every error derives from :class:`VolstoreError`; each also subclasses the
-builtin it resembles, so callers may catch either::
+Every error derives from ``VolstoreError``; each also subclasses the
+builtin it resembles, so callers may catch either:
 
-    VolstoreError
-    ├── ModelDefinitionError (TypeError)       a model declaration is wrong
-    │   └── DuplicateResourceTypeError         two models claim one resource type
-    ├── InvalidKeyError (ValueError)           an id, user id or path is not allowed
-    ├── ObjectNotFoundError (KeyError)         get_one() found nothing at the key
-    ├── SerializationError (ValueError)        an object cannot be encoded
-    │   └── ObjectTooLargeError                its encoding exceeds the store's limit
-    ├── CorruptObjectError (ValueError)        a stored file does not parse or validate
-    │   └── SchemaVersionError                 written by newer code (a future schema version)
-    ├── SessionError (RuntimeError)            a session used after close, or misused
-    ├── ConflictError (RuntimeError)           a conditional write found another stored state
-    │   └── StaleObjectError (SessionError)    a versioned object changed since it was loaded
-    ├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
-    ├── TenantIsolationError (PermissionError) a user-bound repository given another user's object
-    └── BackendError (OSError)                 the storage below failed
-        ├── CommitError                        commit() of the volume failed
-        └── ReloadError                        reload() of the volume failed
+```text
+VolstoreError
+├── ModelDefinitionError (TypeError)       a model declaration is wrong
+│   └── DuplicateResourceTypeError         two models claim one resource type
+├── InvalidKeyError (ValueError)           an id, user id or path is not allowed
+├── ObjectNotFoundError (KeyError)         get_one() found nothing at the key
+├── SerializationError (ValueError)        an object cannot be encoded
+│   └── ObjectTooLargeError                its encoding exceeds the store's limit
+├── CorruptObjectError (ValueError)        a stored file does not parse or validate
+│   └── SchemaVersionError                 written by newer code (a future schema version)
+├── SessionError (RuntimeError)            a session used after close, or misused
+├── ConflictError (RuntimeError)           a conditional write found another stored state
+│   └── StaleObjectError (SessionError)    a versioned object changed since it was loaded
+├── LayoutMismatchError (ValueError)       the store was written with another user-hash layout
+├── TenantIsolationError (PermissionError) a user-bound repository given another user's object
+└── BackendError (OSError)                 the storage below failed
+    ├── CommitError                        commit() of the volume failed
+    └── ReloadError                        reload() of the volume failed
+```
 
 Errors of the layer below are translated at the boundary with
 ``raise ... from exc``, so the original stays available as ``__cause__``.
@@ -182,6 +184,23 @@ class CommitError(BackendError):
 
 class ReloadError(BackendError):
     """Reloading the volume failed (on Modal: usually a file still open)."""
+
+
+def install_hint(extra: str, package: str | None = None) -> str:
+    """How to install what an optional part of volstore needs (the one wording of it).
+
+    volstore is not on PyPI yet, so its extras install from a clone of the
+    repository; ``package`` names a package that also does on its own.
+    """
+    alone = (
+        f"pip install {package}, or install volstore with its {extra} extra"
+        if package
+        else (f"install volstore with its {extra} extra")
+    )
+    return (
+        f"{alone} (from a clone of the repository, as volstore is not on PyPI yet: "
+        f"pip install '/path/to/volstore[{extra}]')"
+    )
 
 
 _MAX_REASON = 300

@@ -7,9 +7,9 @@ in UTC::
     events/2024-02-29/<user_hash>/<id>.json         bucket="day"
 
 so a time-range query lists only the buckets it overlaps, and old data goes by
-removing whole date folders. :class:`BucketedRepository` is the repository of
+removing whole date folders. ``BucketedRepository`` is the repository of
 such a model: ``range``, ``latest``, get and delete by key and timestamp
-(inherited from :class:`Repository`, with ``at=``), ``purge_older_than``
+(inherited from ``Repository``, with ``at=``), ``purge_older_than``
 (retention) and ``remove_empty_folders`` (cleanup; both in ``_retention``).
 
 What a query costs (``store.stats.lists`` counts folder listings):
@@ -41,9 +41,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from . import _retention
-from ._engine import ReloadArg
+from ._engine import ReloadArg, check_reload_arg
 from ._errors import CorruptObjectError, InvalidKeyError, ModelDefinitionError, SessionError
 from ._repository import OnError, Repository, Source, UserRepository, check_limit, handle_corrupt
+from ._retention import CleanupReport, RetentionReport
 from ._time import (
     DAY,
     EVERYTHING,
@@ -59,9 +60,6 @@ from ._tracker import UnitOfWork, read_object
 from .backends._base import Entry
 
 M = TypeVar("M")
-
-RetentionReport = _retention.RetentionReport
-CleanupReport = _retention.CleanupReport
 
 
 class BucketedRepository(Repository[M]):
@@ -128,9 +126,10 @@ class BucketedRepository(Repository[M]):
         that lies in a bucket or user folder its content does not belong to,
         as in ``Repository.list``.
 
-        Raises InvalidKeyError for a naive datetime or a bad user id (at once,
-        not at the first ``next``).
+        Raises InvalidKeyError for a naive datetime or a bad user id, TypeError
+        for a bad ``reload`` (at once, not at the first ``next``).
         """
+        check_reload_arg(reload)
         window = Window.of(start, end)
         if user_id is not None:
             self.engine.hasher(user_id)  # validate now, not at the first next()
@@ -153,6 +152,7 @@ class BucketedRepository(Repository[M]):
         the user's folder in each hour bucket it visits, and reads the user's
         objects in the visited buckets only.
         """
+        check_reload_arg(reload)
         if n < 0:
             raise ValueError(f"n must not be negative, not {n}")
         window = Window.of(None, before)
@@ -179,6 +179,7 @@ class BucketedRepository(Repository[M]):
         not a cursor here, as objects are in time order: a string raises TypeError.
         """
         check_limit(limit)
+        check_reload_arg(reload)
         self.engine.hasher(user_id)
         walk: Iterator[M]
         if after is None:
@@ -295,9 +296,24 @@ class BucketedRepository(Repository[M]):
     ) -> RetentionReport:
         """Delete every object older than ``cutoff``, with one commit; report what went.
 
-        See ``volstore._retention.purge_older_than``. Raises SessionError in a
-        session (retention commits on its own), InvalidKeyError for a naive
-        cutoff, ValueError for a negative age.
+        ``cutoff`` is an aware datetime, a timedelta or a number of days before
+        ``now`` (default: the current time). Date folders wholly before the
+        cutoff are removed at once, without reading a file; the bucket
+        folders of the cutoff's date that end before it too. The bucket
+        holding the cutoff is read, and its objects with a timestamp before
+        the cutoff are deleted one by one (``on_error`` treats a file there
+        that does not parse, as in ``list``).
+
+        Folders and files whose names are not dates (or, with hour buckets,
+        hours) are never removed, and are reported: a date folder holding one
+        is removed hour by hour around it. (With hour buckets each old date
+        folder is listed once, to find such strays; a bucket folder removed
+        whole takes everything inside it.) Running it again removes nothing
+        and commits nothing. A symbolic link is never followed: one where a
+        folder should be is a stray.
+
+        Raises SessionError in a session (retention commits on its own),
+        InvalidKeyError for a naive cutoff, ValueError for a negative age.
         """
         self._refuse_in_session("purge_older_than")
         report = _retention.purge_older_than(
@@ -310,8 +326,15 @@ class BucketedRepository(Repository[M]):
     def remove_empty_folders(self, prefix: str | None = None) -> CleanupReport:
         """Remove the empty folders below ``prefix`` (default: the type folder), bottom up.
 
-        See ``volstore._retention.remove_empty_folders``. Raises
-        InvalidKeyError for a prefix outside this model's folders,
+        ``prefix`` is the type folder or a bucket or user folder below it; it
+        is not removed itself. Folders whose names are not what the layout
+        expects at their depth (a date, an hour, a user folder) are never
+        removed, nor is anything above them; they are reported. A folder is
+        removed only if it is still empty at that moment (``remove_empty_folder``
+        of the backend), so a write arriving meanwhile is never lost. Commits
+        once when something was removed.
+
+        Raises InvalidKeyError for a prefix outside this model's folders,
         SessionError in a session.
         """
         self._refuse_in_session("remove_empty_folders")
@@ -514,10 +537,10 @@ class BucketedRepository(Repository[M]):
                 for object_id, path in self.files_in(user_folder, pattern):
                     if path in hidden:
                         continue  # the session's commit replaces or deletes this file
-                    found = read_object(engine, spec, path)
-                    if found is None:
-                        continue  # deleted since the listing
                     try:
+                        found = read_object(engine, spec, path)
+                        if found is None:
+                            continue  # deleted since the listing
                         obj, home = self._decode_placed(path, found[0], object_id)
                     except CorruptObjectError as exc:
                         handle_corrupt(on_error, exc)
@@ -546,6 +569,44 @@ class BucketedUserRepository(UserRepository[M]):
     def __init__(self, repository: BucketedRepository[M], user_id: str) -> None:
         super().__init__(repository, user_id)
         self.bucketed = repository
+
+    def list(
+        self,
+        *,
+        pattern: str | None = None,
+        after: M | datetime | str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> builtins.list[M]:
+        """The bound user's objects in time order (see ``BucketedRepository.list``)."""
+        return self.bucketed.list(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
+
+    def iter(
+        self,
+        *,
+        pattern: str | None = None,
+        after: M | datetime | str | None = None,
+        limit: int | None = None,
+        reload: ReloadArg = None,
+        on_error: OnError = "raise",
+    ) -> Iterator[M]:
+        """The bound user's objects in time order, lazily (see ``BucketedRepository.iter``)."""
+        return self.bucketed.iter(
+            self.user_id,
+            pattern=pattern,
+            after=after,
+            limit=limit,
+            reload=reload,
+            on_error=on_error,
+        )
 
     def range(
         self,

@@ -21,6 +21,18 @@ from ._errors import InvalidKeyError
 MAX_ID_BYTES = 200
 RESOURCE_TYPE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DEFAULT_USER_HASH_LENGTH = 16
+MIN_USER_HASH_LENGTH = 16
+"""The shortest user folder name allowed: 16 hex digits, 64 bits (see docs/security.md).
+
+Two user ids whose hashes share their first ``length`` digits share a folder.
+At 8 digits (32 bits) a colliding pair turns up within some tens of
+thousands of hashes (a fraction of a second), and an id landing in one given
+user's folder within about 4 billion (minutes on a CPU, a second on a GPU).
+At 16 digits that search takes 2**64 hashes (decades on a GPU), and an
+accidental collision among a million users has a chance of about 3 in 100
+million.
+"""
+MAX_USER_HASH_LENGTH = 64
 
 # C0 and C1 controls and DEL: harmless to most filesystems but a trap for every
 # tool that prints a path, so they are refused along with the separators.
@@ -128,12 +140,22 @@ class UserHasher:
     """Maps a user id to its folder name: the first ``length`` hex digits of SHA-256.
 
     This is the seed's documented pattern (``sha256(user_id)[:16]``), so volumes
-    written by hand in that pattern are read without migration.
+    written by hand in that pattern are read without migration. Raises
+    ValueError for a ``length`` outside 16 to 64 (``MIN_USER_HASH_LENGTH``: a
+    shorter one lets user ids collide).
     """
 
     def __init__(self, length: int = DEFAULT_USER_HASH_LENGTH) -> None:
-        if not isinstance(length, int) or not 8 <= length <= 64:
-            raise ValueError(f"user hash length must be an integer from 8 to 64, not {length!r}")
+        if (
+            not isinstance(length, int)
+            or isinstance(length, bool)
+            or not MIN_USER_HASH_LENGTH <= length <= MAX_USER_HASH_LENGTH
+        ):
+            raise ValueError(
+                f"user hash length must be an integer from {MIN_USER_HASH_LENGTH} to "
+                f"{MAX_USER_HASH_LENGTH}, not {length!r}: shorter user folder names let "
+                "different user ids share a folder (see the security page of the docs)"
+            )
         self.length = length
         self._cache: dict[str, str] = {}
 

@@ -8,7 +8,7 @@ This module is the one home of the folder structure below a store's root::
     .volstore.json                                        the layout marker
 
 Paths are built here and nowhere else; the check, retention, the CLI and the
-queries read the folder levels from :meth:`Layout.levels` rather than
+queries read the folder levels from ``Layout.levels`` rather than
 encoding them again. Every component of a built path is validated (see
 ``_keys``), so no path built here leaves the root.
 """

@@ -1,6 +1,6 @@
 """Declaring models: the pydantic base class, the attrs decorator, model specs.
 
-A model carries a :class:`ModelSpec` in its ``__volstore__`` class attribute:
+A model carries a ``ModelSpec`` in its ``__volstore__`` class attribute:
 its resource type, the names of its id and owner fields, its codec and the
 TypeAdapter that validates and serializes it. Models know nothing of storage;
 the store and the session read the spec.
@@ -341,11 +341,13 @@ class Model(pydantic.BaseModel):
     names a timezone-aware datetime field and makes the model time-bucketed:
     stored at ``<type>/<YYYY-MM-DD>/<HH>/<user_hash>/<id>.json`` (``bucket="day"``
     drops the hour folder). ``version_field`` names an int field and turns on
-    optimistic concurrency (see docs/guarantees.md)::
+    optimistic concurrency (see the guarantees page of the docs).
 
-        class Schedule(volstore.Model, resource_type="schedules"):
-            id: str = volstore.id_field()
-            user_id: str
+    ```python
+    class Schedule(volstore.Model, resource_type="schedules"):
+        id: str = volstore.id_field()
+        user_id: str
+    ```
 
     A subclass without ``resource_type`` is an abstract base: it can hold
     shared fields but cannot be stored. Raises ModelDefinitionError for an
@@ -395,7 +397,7 @@ class Model(pydantic.BaseModel):
 def resource(resource_type: str, **options: Any) -> Callable[[T], T]:
     """Declare an attrs class as a stored model (put it above ``@attrs.define``).
 
-    Takes the same keywords as :class:`Model` (``id_field``, ``owner_field``,
+    Takes the same keywords as ``Model`` (``id_field``, ``owner_field``,
     ``time_field``, ``bucket``, ``version_field``, ``codec``). Raises
     ModelDefinitionError when the class is not an attrs class, the resource
     type is invalid, a keyword is unknown, or a named field is missing.
@@ -442,7 +444,7 @@ def spec_of(model: type[Any] | Any) -> ModelSpec:
 def id_field(**kwargs: Any) -> Any:
     """A pydantic field whose default is a new time-sortable id (see ``new_id``).
 
-    For attrs classes use :func:`attrs_id_field`. Keywords go to ``pydantic.Field``.
+    For attrs classes use ``attrs_id_field``. Keywords go to ``pydantic.Field``.
     """
     return pydantic.Field(default_factory=new_id, **kwargs)
 

@@ -17,9 +17,9 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
-from ._engine import Engine, ReloadArg
+from ._engine import Engine, ReloadArg, check_reload_arg
 from ._errors import (
     CorruptObjectError,
     ObjectNotFoundError,
@@ -112,7 +112,9 @@ class Repository(Generic[M]):
         models: any time in its bucket. Raises InvalidKeyError for a bad key,
         CorruptObjectError (naming the file) for a stored file that does not
         parse or validate, or anything but an object file at the path.
+        TypeError for a ``reload`` that is not a ReloadPolicy, a bool or None.
         """
+        check_reload_arg(reload)  # also when the session holds the object already
         obj: M | None = self._uow.get(self.spec, user_id, object_id, at, reload)
         return obj
 
@@ -143,6 +145,7 @@ class Repository(Generic[M]):
         Raises CorruptObjectError when something other than an object file
         stands at its path (a folder, a link, a FIFO).
         """
+        check_reload_arg(reload)
         path = self.engine.path_for(self.spec, user_id, object_id, at)
         present, deleted = self._uow.pending_ids(self.spec, user_id)
         if object_id in present or object_id in deleted:
@@ -182,7 +185,7 @@ class Repository(Generic[M]):
         """One user's object ids, sorted, without reading the objects.
 
         ``pattern`` is a glob on ids (``"2024-*"``), ``after`` an id to start
-        after (the cursor of the previous page), ``limit`` the most to return.
+        after (the last id of the previous page), ``limit`` the most to return.
         Only that user's folder is listed.
         """
         check_limit(limit)
@@ -210,12 +213,24 @@ class Repository(Generic[M]):
             ids = [object_id for object_id in ids if fnmatch.fnmatchcase(object_id, pattern)]
         return ids if limit is None else ids[:limit]
 
+    def _cursor(self, after: M | str | None) -> str | None:
+        """The id a page starts after: ``after`` is the previous page's last object, or its id."""
+        if after is None or isinstance(after, str):
+            return after
+        if isinstance(after, self.model):
+            object_id: str = self.spec.object_id(after)
+            return object_id
+        raise TypeError(
+            f"after= takes the last {self.model.__name__} of the previous page, or its id, "
+            f"not {after!r}"
+        )
+
     def iter(
         self,
         user_id: str,
         *,
         pattern: str | None = None,
-        after: str | None = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
@@ -224,14 +239,13 @@ class Repository(Generic[M]):
 
         The folder is listed once, when iteration starts; files are then read
         in chunks that grow from one (the first object alone) to 64. An object deleted by
-        someone else meanwhile is skipped. See ``list`` for ``on_error``.
+        someone else meanwhile is skipped. See ``list`` for ``after`` and ``on_error``.
         """
         check_limit(limit)
-        if after is not None and not isinstance(after, str):
-            raise TypeError(f"after must be an id string, not {after!r}")
+        cursor = self._cursor(after)
         self.engine.maybe_reload(reload)
         names = self._names(user_id)
-        ids = self._page(user_id, set(names), pattern, after, limit)
+        ids = self._page(user_id, set(names), pattern, cursor, limit)
         return self._read_listed(user_id, ids, names, on_error)
 
     def _read_listed(
@@ -263,14 +277,15 @@ class Repository(Generic[M]):
         user_id: str,
         *,
         pattern: str | None = None,
-        after: str | None = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> builtins.list[M]:
         """One user's objects sorted by id (a page of them with ``after`` and ``limit``).
 
-        For the next page pass ``after=page[-1].<id field>``. ``on_error``:
+        ``after`` is the cursor: the last object of the previous page (or its
+        id): ``page = repo.list(user, after=page[-1], limit=100)``. ``on_error``:
         ``"raise"`` (the default) raises CorruptObjectError for a stored file
         that does not parse or validate; ``"skip"`` leaves it out; a function is
         called with the error, and the file is left out.
@@ -291,7 +306,12 @@ class Repository(Generic[M]):
         Walks ``<type>/`` folder by folder (one listing in memory at a time),
         so memory stays flat whatever the store's size. Works for flat and
         time-bucketed layouts. Temporary files and foreign files are skipped.
+        Raises TypeError for a bad ``reload`` at once.
         """
+        check_reload_arg(reload)
+        return self._scan_paths(reload)
+
+    def _scan_paths(self, reload: ReloadArg) -> Iterator[str]:
         self.engine.maybe_reload(reload)
         object_id_of = self.engine.layout.object_id_of
         spec = self.spec
@@ -306,6 +326,10 @@ class Repository(Generic[M]):
         An object in a user folder its owner does not hash to is corrupt
         (``on_error``): it is never handed out as another user's.
         """
+        check_reload_arg(reload)
+        return self._scan(reload, on_error)
+
+    def _scan(self, reload: ReloadArg, on_error: OnError) -> Iterator[M]:
         engine = self.engine
         spec = self.spec
         hasher = engine.hasher
@@ -450,14 +474,17 @@ class UserRepository(Generic[M]):
     def get(
         self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
     ) -> M | None:
+        """The bound user's object ``object_id``, or None (see ``Repository.get``)."""
         return self.repository.get(self.user_id, object_id, at, reload=reload)
 
     def get_one(self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None) -> M:
+        """The bound user's object ``object_id``; ObjectNotFoundError when absent."""
         return self.repository.get_one(self.user_id, object_id, at, reload=reload)
 
     def exists(
         self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
     ) -> bool:
+        """Whether the bound user has an object ``object_id`` (see ``Repository.exists``)."""
         return self.repository.exists(self.user_id, object_id, at, reload=reload)
 
     def ids(
@@ -468,6 +495,7 @@ class UserRepository(Generic[M]):
         limit: int | None = None,
         reload: ReloadArg = None,
     ) -> builtins.list[str]:
+        """The bound user's object ids, sorted (see ``Repository.ids``)."""
         return self.repository.ids(
             self.user_id, pattern=pattern, after=after, limit=limit, reload=reload
         )
@@ -476,11 +504,12 @@ class UserRepository(Generic[M]):
         self,
         *,
         pattern: str | None = None,
-        after: Any = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> builtins.list[M]:
+        """The bound user's objects (see ``Repository.list``); ``after=page[-1]`` pages."""
         return self.repository.list(
             self.user_id,
             pattern=pattern,
@@ -494,11 +523,12 @@ class UserRepository(Generic[M]):
         self,
         *,
         pattern: str | None = None,
-        after: Any = None,
+        after: M | str | None = None,
         limit: int | None = None,
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> Iterator[M]:
+        """The bound user's objects, lazily (see ``Repository.iter``)."""
         return self.repository.iter(
             self.user_id,
             pattern=pattern,
@@ -509,12 +539,15 @@ class UserRepository(Generic[M]):
         )
 
     def count(self, *, pattern: str | None = None, reload: ReloadArg = None) -> int:
+        """How many objects the bound user has (a folder listing)."""
         return self.repository.count(self.user_id, pattern=pattern, reload=reload)
 
     def put(self, obj: M) -> M:
+        """Insert or replace ``obj``; TenantIsolationError when another user owns it."""
         return self.repository.put(self._own(obj))
 
     def put_all(self, objs: Iterable[M]) -> builtins.list[M]:
+        """Insert or replace several objects (one commit, outside a session); all the user's."""
         return self.repository.put_all([self._own(obj) for obj in objs])
 
     def update(
@@ -542,9 +575,11 @@ class UserRepository(Generic[M]):
         )
 
     def delete(self, object_id: str, at: datetime | None = None) -> bool:
+        """Delete the bound user's object ``object_id``; return whether there was one."""
         return self.repository.delete(self.user_id, object_id, at)
 
     def delete_all(self) -> int:
+        """Delete every object of this type the bound user has; return how many."""
         return self.repository.delete_all(self.user_id)
 
 

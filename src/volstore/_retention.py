@@ -30,10 +30,12 @@ class RetentionReport:
     ``removed_objects`` counts every file removed; ``removed_folders`` are the
     bucket folders removed whole (date folders, or the hours of the cutoff's
     date); ``trimmed_bucket`` is the bucket holding the cutoff when objects
-    were removed from it one by one (``trimmed_paths``), else None. Folders and files whose names
-    are not dates or hours are never removed: they are listed in
-    ``stray_folders`` and ``stray_files``. ``committed`` says whether the
-    backend was committed (once, and only when something was removed).
+    were removed from it one by one (``trimmed_paths``), else None. Folders
+    and files whose names are not dates or hours, and anything but a user
+    folder inside a bucket, are never removed: they are listed in
+    ``stray_folders`` and ``stray_files`` (a symbolic link, never followed,
+    is a stray file). ``committed`` says whether the backend was committed
+    (once, and only when something was removed).
     """
 
     cutoff: datetime
@@ -71,25 +73,7 @@ def purge_older_than(
     reload: ReloadArg = None,
     on_error: OnError = "raise",
 ) -> RetentionReport:
-    """Delete every object of a time-bucketed model older than ``cutoff``, with one commit.
-
-    ``cutoff`` is an aware datetime, a timedelta or a number of days before
-    ``now`` (default: the current time). Date folders wholly before the
-    cutoff are removed at once, without reading a file; the bucket
-    folders of the cutoff's date that end before it too. The bucket
-    holding the cutoff is read, and its objects with a timestamp before
-    the cutoff are deleted one by one.
-
-    Folders and files whose names are not dates (or, with hour buckets,
-    hours) are never removed, and are reported: a date folder holding one
-    is removed hour by hour around it. (With hour buckets each old date
-    folder is listed once, to find such strays; a bucket folder removed
-    whole takes everything inside it.) Running it again removes nothing
-    and commits nothing. A symbolic link is never followed: one where a
-    folder should be is a stray.
-
-    Raises InvalidKeyError for a naive cutoff, ValueError for a negative age.
-    """
+    """The work of ``BucketedRepository.purge_older_than``, whose docstring is the contract."""
     limit = cutoff_of(cutoff, now)
     engine.maybe_reload(reload)
     root = spec.resource_type
@@ -98,6 +82,7 @@ def purge_older_than(
     trimmed: list[str] = []
     stray_folders: list[str] = []
     stray_files: list[str] = []
+    strays = (stray_folders, stray_files)
     for entry in sorted(engine.list(root), key=lambda e: e.name):
         path = f"{root}/{entry.name}"
         day = parse_date_folder(entry.name) if entry.is_dir else None
@@ -111,7 +96,7 @@ def purge_older_than(
                 whole.append(path)
             else:
                 trimmed_bucket = path
-                trimmed = _older_in_bucket(engine, spec, path, limit, on_error, stray_folders)
+                trimmed = _older_in_bucket(engine, spec, path, limit, on_error, strays)
             continue
         hours: list[tuple[int, str]] = []
         strays_here: list[tuple[str, bool]] = []
@@ -132,7 +117,7 @@ def purge_older_than(
                 whole.append(hour_path)
             elif begin < limit:
                 trimmed_bucket = hour_path
-                trimmed = _older_in_bucket(engine, spec, hour_path, limit, on_error, stray_folders)
+                trimmed = _older_in_bucket(engine, spec, hour_path, limit, on_error, strays)
     removed = sum(engine.delete_tree(folder) for folder in whole)
     if trimmed:
         engine.apply({}, trimmed)
@@ -158,16 +143,19 @@ def _older_in_bucket(
     folder: str,
     limit: datetime,
     on_error: OnError,
-    strays: list[str],
+    strays: tuple[list[str], list[str]],
 ) -> list[str]:
-    """The paths of the objects in one bucket whose timestamp is before ``limit``."""
+    """The paths of the objects in one bucket whose timestamp is before ``limit``.
+
+    ``strays`` (folders, files) gets what stands in the bucket and is not a
+    user folder (a link counts as a file: it is never followed).
+    """
     older: list[str] = []
     layout = engine.layout
     time_field = spec.time_field or ""
     for entry in sorted(engine.list(folder), key=lambda e: e.name):
         if not (entry.is_dir and layout.is_level_name("user", entry.name)):
-            if entry.is_dir:
-                strays.append(f"{folder}/{entry.name}")
+            strays[0 if entry.is_dir else 1].append(f"{folder}/{entry.name}")
             continue
         user_folder = f"{folder}/{entry.name}"
         for name in sorted(e.name for e in engine.list(user_folder)):
@@ -197,18 +185,7 @@ def _older_in_bucket(
 def remove_empty_folders(
     engine: Engine, spec: ModelSpec, prefix: str | None = None
 ) -> CleanupReport:
-    """Remove the empty folders below ``prefix`` (default: the type folder), bottom up.
-
-    ``prefix`` is the type folder or a bucket or user folder below it; it
-    is not removed itself. Folders whose names are not what the layout
-    expects at their depth (a date, an hour, a user folder) are never
-    removed, nor is anything above them; they are reported. A folder is
-    removed only if it is still empty at that moment (``remove_empty_folder``
-    of the backend), so a write arriving meanwhile is never lost. Commits
-    once when something was removed.
-
-    Raises InvalidKeyError for a prefix outside this model's folders.
-    """
+    """The work of ``BucketedRepository.remove_empty_folders``, whose docstring is the contract."""
     root = spec.resource_type
     prefix = root if prefix is None else prefix
     check_relative_path(prefix)

@@ -17,16 +17,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from ._engine import Engine, ReloadArg, Stats
+from ._engine import Engine, ReloadArg, Stats, check_reload_arg
+from ._engine import Stats as SessionStats  # what one session did to the backend
 from ._errors import ObjectNotFoundError, SessionError
 from ._events import BucketedRepository
 from ._repository import Repository
 from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
-
-SessionStats = Stats
-"""What one session did to the backend (the same counters as a store's)."""
 
 
 class Session:
@@ -126,9 +124,11 @@ class Session:
 
         ``at`` is the object's timestamp, needed for time-bucketed models. Raises
         InvalidKeyError for a bad key and CorruptObjectError (naming the file)
-        for a stored file that does not parse or validate.
+        for a stored file that does not parse or validate; TypeError for a
+        ``reload`` that is not a ReloadPolicy, a bool or None.
         """
         self._check_open()
+        check_reload_arg(reload)  # also when the session holds the object already
         tracker = self._tracker
         obj: M | None = tracker.get(tracker.spec(model), user_id, object_id, at, reload)
         return obj
@@ -185,13 +185,23 @@ class Session:
     def repository(self, model: type[M]) -> Repository[M]:
         """A repository for ``model`` whose reads and writes go through this session.
 
-        Time-bucketed models get a BucketedRepository (``volstore.bucketed(session,
-        Model)`` gives it the precise type).
+        For a time-bucketed model use ``session.bucketed(Model)``, typed with
+        its range queries (this returns the same repository, typed as a
+        plain one).
         """
         self._check_open()
         if self._tracker.spec(model).time_field is not None:
             return BucketedRepository(self._tracker, model)
         return Repository(self._tracker, model)
+
+    def bucketed(self, model: type[M]) -> BucketedRepository[M]:
+        """The repository of a time-bucketed ``model`` in this session: range queries see
+        the session's pending adds and deletes.
+
+        Raises ModelDefinitionError for a model without a ``time_field``.
+        """
+        self._check_open()
+        return BucketedRepository(self._tracker, model)
 
     # -- commit -------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The store: the public facade over the engine.
 
-``Store(path_or_backend)`` builds an :class:`~volstore._engine.Engine` (the
+``Store(path_or_backend)`` builds an ``volstore._engine.Engine`` (the
 backend, the key layout, the registered models, the reload policy, the
 counters) and hands out what users work with: sessions, repositories, the
 check, and a bulk writer. Nothing below imports this module.
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._bulk import BulkWriter
-from ._check import DEFAULT_QUARANTINE, CheckReport, check_store
+from ._check import DEFAULT_QUARANTINE, DEFAULT_TEMPORARY_MIN_AGE, CheckReport, check_store
 from ._direct import Direct
 from ._engine import DEFAULT_MAX_OBJECT_BYTES, Engine, ReloadPolicy, Stats
+from ._engine import Stats as StoreStats  # the counters since the store opened
 from ._events import BucketedRepository
 from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
 from ._model import ModelSpec
@@ -32,9 +33,6 @@ M = TypeVar("M")
 DEFAULT_ROOT_ENV = "VOLSTORE_ROOT"
 DEFAULT_ROOT = "volstore-data"
 USER_HASH_KEY_ENV = "VOLSTORE_USER_HASH_KEY"
-
-StoreStats = Stats
-"""Counters of backend operations since the store opened (tests and benchmarks read them)."""
 
 
 class Store:
@@ -81,6 +79,9 @@ class Store:
             else KeyedUserHasher(user_hash_key, user_hash_length)
         )
         self.engine = Engine(backend, hasher, reload=reload, max_object_bytes=max_object_bytes)
+        """The engine below the store (advanced): the backend with the key layout, the
+        registered models, the reload policy and the counters, which every
+        repository, the check and the CLI work through (see the architecture page)."""
         for model in models:
             self.register(model)
 
@@ -145,12 +146,22 @@ class Store:
 
         Its writes commit at once; inside ``with store.session() as s:`` use
         ``s.repository(model)`` (a write here raises SessionError there).
-        Time-bucketed models get a BucketedRepository (range queries,
-        retention); ``volstore.bucketed(store, Model)`` gives it the precise type.
+        For a time-bucketed model use ``store.bucketed(Model)``, typed with its
+        range queries and retention (this returns the same repository, typed
+        as a plain one).
         """
         if self.engine.register(model).time_field is not None:
             return BucketedRepository(Direct(self.engine), model)
         return Repository(Direct(self.engine), model)
+
+    def bucketed(self, model: type[M], *, cache_listings: bool = False) -> BucketedRepository[M]:
+        """The repository of a time-bucketed ``model``: range queries, ``latest``, retention.
+
+        ``cache_listings`` keeps folder listings between queries (see
+        BucketedRepository). Raises ModelDefinitionError for a model without
+        a ``time_field``.
+        """
+        return BucketedRepository(Direct(self.engine), model, cache_listings=cache_listings)
 
     def writer(self, *, batch_size: int = 1000) -> BulkWriter:
         """A bounded-memory bulk writer: ``with store.writer() as w: w.add(obj)``.
@@ -166,16 +177,23 @@ class Store:
         repair: bool = False,
         quarantine: str = DEFAULT_QUARANTINE,
         max_findings: int = 10_000,
+        temporary_min_age: float = DEFAULT_TEMPORARY_MIN_AGE,
     ) -> CheckReport:
         """Walk the store; report corrupt, temporary, mismatched, duplicate and unknown files.
 
         With ``repair=True``: remove abandoned temporary files and move corrupt,
         mismatched and duplicate files into ``quarantine`` (never deleting
-        them), in one commit. Streams folder by folder, so memory stays flat.
-        See ``volstore.check_store``.
+        them), in one commit. Safe next to live writers: what a writer may
+        still be working on is left until it is ``temporary_min_age`` seconds
+        old (0: no writer is running). Streams folder by folder, so memory
+        stays flat. See ``volstore.check_store``.
         """
         return check_store(
-            self.engine, repair=repair, quarantine=quarantine, max_findings=max_findings
+            self.engine,
+            repair=repair,
+            quarantine=quarantine,
+            max_findings=max_findings,
+            temporary_min_age=temporary_min_age,
         )
 
     # -- paths ------------------------------------------------------------------------------

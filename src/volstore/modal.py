@@ -21,7 +21,7 @@ import hashlib
 import os
 from typing import Any, Literal
 
-from ._errors import VolstoreError
+from ._errors import VolstoreError, install_hint
 from ._store import Store
 from .backends._base import Backend
 from .backends._claims import DEFAULT_LEASE, DEFAULT_WAIT, ClaimMap, Claims
@@ -30,10 +30,7 @@ from .backends.modal_remote import RemoteVolume, RemoteVolumeBackend
 
 Mode = Literal["auto", "mounted", "remote"]
 
-INSTALL_HINT = (
-    "volstore's Modal support needs the modal package: pip install 'volstore[modal]' "
-    "(or pip install modal)"
-)
+INSTALL_HINT = "volstore's Modal support needs the modal package: " + install_hint("modal", "modal")
 
 
 class ModalUnavailableError(VolstoreError, ImportError):
@@ -171,7 +168,7 @@ def volume_store(
     """A Store on a Modal Volume (or an emulated one); see ``volume_backend``.
 
     ``volume`` is a ``modal.Volume`` (or ``volstore.testing.EmulatedVolume``);
-    ``store_options`` go to :class:`volstore.Store` (``reload=``, ...).
+    ``store_options`` go to ``volstore.Store`` (``reload=``, ...).
     """
     backend = volume_backend(
         volume, mount_path=mount_path, mode=mode, claims=claims, environment_name=environment_name

@@ -32,7 +32,7 @@ does it better):
 ==========================================  ==============================================
 
 Paths never start with ``/``, never contain ``.``/``..`` components, and are
-checked again by each backend with :func:`volstore._keys.check_relative_path`.
+checked again by each backend with ``volstore._keys.check_relative_path``.
 Errors: a backend raises what its storage raises (``OSError`` and friends, or
 its client's exceptions, listed in ``storage_errors``); the engine above
 translates them into volstore's errors in one place.
@@ -151,9 +151,10 @@ class Backend(abc.ABC):
         Raises FileNotFoundError if there is no file there (IsADirectoryError
         when a folder stands there; NotADirectoryError when a file stands where
         a folder of the path should be). With ``limit``, raises
-        :class:`FileTooLargeError` instead of reading a file larger than
+        ``FileTooLargeError`` instead of reading a file larger than
         ``limit`` bytes. Never opens anything but a regular file (a FIFO
-        would block): raises :class:`NotRegularFileError` for one.
+        would block): raises ``NotRegularFileError`` for one, and
+        ``SymlinkError`` for a symbolic link on the path (never followed).
         """
 
     @abc.abstractmethod
@@ -357,11 +358,44 @@ class NotRegularFileError(OSError):
 
 
 class SymlinkError(OSError):
-    """A symbolic link stands on a path below the root; backends never follow one."""
+    """A symbolic link stands on a path below the root; backends never follow one.
+
+    ``path`` names the link itself where the backend can tell (the local
+    backends give its absolute path), else the path that met it.
+    """
 
     def __init__(self, path: str) -> None:
-        super().__init__(errno.ELOOP, "a symbolic link stands on this path", path)
+        super().__init__(errno.ELOOP, "a symbolic link (never followed below the root)", path)
         self.path = path
+
+
+def unreadable_reason(exc: OSError, reading: bool) -> str | None:
+    """Why a path holds no readable object file, when that is what a backend's error says.
+
+    None when the error is a failure of the storage instead. ``reading``: the
+    error came from a read (a permission error then means this file cannot
+    be read, not that the storage failed).
+    """
+    if isinstance(exc, SymlinkError):
+        return f"a symbolic link stands at {exc.path}; volstore never follows one below the root"
+    if isinstance(exc, NotRegularFileError):
+        return f"a {exc.kind} stands where an object file should be; it is never opened"
+    if isinstance(exc, FileTooLargeError):
+        return (
+            f"the file is {exc.size} bytes, more than the store's limit of {exc.limit} "
+            "(max_object_bytes); it was not read"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return "a folder stands where an object file should be"
+    if isinstance(exc, NotADirectoryError):
+        return "a file stands where a folder of this path should be"
+    if exc.errno == errno.ENXIO:  # opening a socket, or a device with no driver
+        return "a socket or device stands where an object file should be; it is never read"
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link stands on this path; volstore never follows one below the root"
+    if reading and isinstance(exc, PermissionError):
+        return f"the file cannot be read: {exc.strerror}"
+    return None
 
 
 def check_expected(path: str, expected: str | None, found: str | None) -> None:
@@ -382,4 +416,5 @@ __all__ = [
     "content_token",
     "is_temporary_name",
     "parent_of",
+    "unreadable_reason",
 ]

@@ -5,7 +5,7 @@ Anything with write access to a volume can plant a symbolic link inside it
 one below a store's root: every path is resolved by the kernel with
 ``openat2(RESOLVE_NO_SYMLINKS)`` (Linux 5.6 and newer: one system call), or,
 where that is missing, one component at a time with ``O_NOFOLLOW``. A link
-met on the way raises :class:`SymlinkError` naming the path.
+met on the way raises ``SymlinkError`` naming the path.
 
 Temporary files: a batch writes each file to a temporary name in the target's
 folder first. The name is ``.<name>.<process token>-<pid>-<counter>.vstmp``:
@@ -170,7 +170,7 @@ def _openat2_failed(path: str, flags: int) -> int:
     global _openat2_works
     code = ctypes.get_errno()
     if code == errno.ELOOP:
-        raise SymlinkError(path)
+        raise link_error(path)
     if code not in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG):
         raise OSError(code, os.strerror(code), path)
     _openat2_works = False  # seccomp or an old kernel: walk instead, from now on
@@ -188,7 +188,7 @@ def _open_walking(path: str, flags: int) -> int:
                 next_fd = os.open(part, (flags if last else DIR_FLAGS) | O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
                 if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and _is_link(part, fd)):
-                    raise SymlinkError(path) from None
+                    raise link_error(path) from None
                 raise
             os.close(fd)
             fd = next_fd
@@ -205,19 +205,22 @@ def _is_link(name: str, dir_fd: int) -> bool:
         return False
 
 
-def link_on_path(root: str, relative: str) -> str | None:
-    """The first component of ``relative`` below ``root`` that is a symbolic link, if any."""
-    current = root
-    done = []
-    for part in relative.split("/"):
+def link_error(path: str) -> SymlinkError:
+    """The SymlinkError for a link met on the absolute ``path``: it names the link itself.
+
+    Looks for the first component that is a link (only on this error path, so
+    the usual open costs nothing more); names ``path`` when the link is gone
+    by the time it looks.
+    """
+    current = ""
+    for part in path.split("/")[1:]:
         current = f"{current}/{part}"
-        done.append(part)
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
-                return "/".join(done)
+                return SymlinkError(current)
         except OSError:
-            return None
-    return None
+            break
+    return SymlinkError(path)
 
 
 def open_folder_creating(root: str, relative: str) -> tuple[int, bool]:
@@ -263,7 +266,7 @@ def make_folders_nofollow(root: str, relative: str) -> bool:
                 next_fd = os.open(part, DIR_FLAGS | O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
                 if exc.errno == errno.ELOOP or _is_link(part, fd):
-                    raise SymlinkError(f"{root}/{relative}") from None
+                    raise link_error(f"{root}/{relative}") from None
                 raise
             os.close(fd)
             fd = next_fd
@@ -284,7 +287,8 @@ def remove_tree_at(dir_fd: int, name: str) -> int:
     if not stat.S_ISDIR(info.st_mode):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=dir_fd)
-        return 0 if name.startswith(".") else 1
+        # Only regular files count: a link or a FIFO held no object.
+        return 1 if stat.S_ISREG(info.st_mode) and not name.startswith(".") else 0
     fd = os.open(name, DIR_FLAGS | O_NOFOLLOW, dir_fd=dir_fd)
     removed = 0
     try:
@@ -345,7 +349,7 @@ __all__ = [
     "SymlinkError",
     "is_abandoned",
     "is_temporary_name",
-    "link_on_path",
+    "link_error",
     "make_folders_nofollow",
     "open_folder_creating",
     "open_nofollow",

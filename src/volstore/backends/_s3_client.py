@@ -15,12 +15,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from .._errors import BackendError, VolstoreError, short_reason
+from .._errors import BackendError, VolstoreError, install_hint, short_reason
 from .._keys import check_relative_path
 
-INSTALL_HINT = (
-    "volstore's S3 backend needs boto3: pip install 'volstore[s3]' (or pip install boto3)"
-)
+INSTALL_HINT = "volstore's S3 backend needs boto3: " + install_hint("s3", "boto3")
 
 
 class S3UnavailableError(VolstoreError, ImportError):

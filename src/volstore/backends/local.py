@@ -67,12 +67,12 @@ __all__ = ["LocalBackend", "is_temporary_name", "temporary_name", "write_all"]
 
 def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
     """Read a whole regular file from ``fd``; refuse anything else, or one over ``limit``."""
-    os.lseek(fd, 0, os.SEEK_SET)
     info = os.fstat(fd)
     if info.st_mode & 0o170000 != 0o100000:  # not S_ISREG (the test, without a call)
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "a folder stands here", path)
         raise NotRegularFileError(path, _kind_name(info.st_mode))
+    os.lseek(fd, 0, os.SEEK_SET)  # after the check: a FIFO or a socket cannot seek
     size = info.st_size
     if limit is not None and size > limit:
         raise FileTooLargeError(path, size, limit)
@@ -185,7 +185,9 @@ class LocalBackend(Backend):
                         if exc.errno == errno.ELOOP:
                             results[index] = SymlinkError(path)
                             continue
-                        if isinstance(exc, (NotADirectoryError, PermissionError)):
+                        if isinstance(exc, (NotADirectoryError, PermissionError)) or (
+                            exc.errno == errno.ENXIO  # a socket: that file's error, not the batch's
+                        ):
                             results[index] = exc
                             continue
                         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 
 from .._keys import check_relative_path
@@ -21,6 +22,7 @@ class MemoryBackend(Backend):
 
     def __init__(self) -> None:
         self._files: dict[str, bytes] = {}
+        self._mtimes: dict[str, float] = {}  # when each file was written (listings' details)
         # folder -> names of its children; a folder exists while it has children
         self._children: dict[str, set[str]] = {}
         self._lock = threading.RLock()  # reentrant: a conditional write calls write_batch
@@ -60,8 +62,10 @@ class MemoryBackend(Backend):
                 if parent in self._files:
                     raise NotADirectoryError(f"{parent} is a file, not a folder")
                 parent = parent.rpartition("/")[0]
+        now = time.time()
         for path, data in files.items():
             self._files[path] = bytes(data)
+            self._mtimes[path] = now
             self._link(path)
 
     def delete_batch(self, paths: Iterable[str]) -> None:
@@ -72,6 +76,7 @@ class MemoryBackend(Backend):
     def _delete_locked(self, paths: Iterable[str]) -> None:
         for path in paths:
             if self._files.pop(path, None) is not None:
+                del self._mtimes[path]
                 self._unlink(path)
 
     def list(self, prefix: str, *, hidden: bool = False, details: bool = False) -> list[Entry]:
@@ -88,8 +93,12 @@ class MemoryBackend(Backend):
                 if path in self._children:
                     entries.append(Entry(name, True))
                 else:
-                    size = len(self._files[path]) if details else None
-                    entries.append(Entry(name, False, size))
+                    if details:
+                        entries.append(
+                            Entry(name, False, len(self._files[path]), mtime=self._mtimes[path])
+                        )
+                    else:
+                        entries.append(Entry(name, False))
         return entries
 
     def remove_empty_folder(self, path: str) -> bool:

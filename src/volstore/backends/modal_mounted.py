@@ -3,7 +3,7 @@
 Inside a container the volume is a folder (``@app.function(volumes={"/data": vol})``)
 plus a handle whose ``commit()`` publishes this container's changes and whose
 ``reload()`` brings in other containers' commits. Files are written exactly as
-by :class:`LocalBackend` (atomic replace, so a background commit never
+by ``LocalBackend`` (atomic replace, so a background commit never
 publishes half a file); ``commit`` and ``reload`` call the handle.
 
 Compare-and-swap across containers goes through claims in a shared map (a

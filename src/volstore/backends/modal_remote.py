@@ -17,7 +17,7 @@ A batch is not all-or-nothing across files if the upload fails part way;
 volstore raises BackendError and the caller may retry the session.
 
 This module does not import ``modal``; any object with the methods of
-:class:`RemoteVolume` works (a real ``modal.Volume``, or volstore's emulator).
+``RemoteVolume`` works (a real ``modal.Volume``, or volstore's emulator).
 """
 
 from __future__ import annotations

@@ -28,13 +28,14 @@ or private attributes.
 
 from __future__ import annotations
 
+from .._errors import install_hint
+
 try:
     import rich  # noqa: F401
     import typer  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "the volstore command line needs typer and rich: pip install 'volstore[cli]' "
-        "(from a clone of the repository: pip install '/path/to/volstore[cli]')"
+        "the volstore command line needs typer and rich: " + install_hint("cli")
     ) from exc
 
 from .app import app, main

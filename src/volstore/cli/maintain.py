@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from .._check import DEFAULT_TEMPORARY_MIN_AGE
 from .._errors import CorruptObjectError
 from .._model import ModelSpec
 from .._retention import remove_empty_folders
@@ -39,9 +40,19 @@ def check_command(
         int,
         typer.Option("--max-findings", min=0, help="Findings kept per kind (all are counted)."),
     ] = 1000,
+    min_age: Annotated[
+        float,
+        typer.Option(
+            "--min-age",
+            min=0,
+            help="Seconds before --repair touches what a live writer may still use "
+            "(temporary files of other machines, the copies of a duplicate); 0 when "
+            "no writer is running.",
+        ),
+    ] = DEFAULT_TEMPORARY_MIN_AGE,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Check the store's integrity: corrupt, temporary, misplaced and unknown files.
+    """Check the store's integrity: corrupt, temporary, misplaced, duplicate and unknown files.
 
     Exit code 1 when anything was found (also after --repair: it reports what it repaired).
     """
@@ -55,7 +66,9 @@ def check_command(
             )
         with ProgressBars(opts) as progress:
             task = progress.task("checking the store")
-            report = check_store(store, repair=repair, max_findings=max_findings)
+            report = check_store(
+                store, repair=repair, max_findings=max_findings, temporary_min_age=min_age
+            )
             progress.done(task)
         if opts.json:
             emit_json(

@@ -11,12 +11,12 @@ by subclassing, the way fsspec ships ``fsspec.tests.abstract``::
         def backend(self, tmp_path):
             return MyBackend(tmp_path / "root")
 
-- :class:`BackendContract` pins what ``volstore.Backend`` promises: reads,
+- ``BackendContract`` pins what ``volstore.Backend`` promises: reads,
   atomic batches, listings (hidden names, kinds, details), deletes, folders,
   moves, path checks and, where ``supports_conditional`` is true, the
   compare-and-swap operations (``read_token``, ``apply_conditional``),
   including racing writers with exactly one winner.
-- :class:`UnitOfWorkContract` pins what a session promises on top of the
+- ``UnitOfWorkContract`` pins what a session promises on top of the
   backend: a commit persists, an exception rolls back, uncommitted work is
   discarded, a failed commit stays pending, a session with no change commits
   nothing, and a versioned object changed meanwhile is a conflict that writes
