@@ -1,0 +1,240 @@
+"""Where the one implementation meets the event loop: each blocking call, made inline or awaited.
+
+volstore's sessions, repositories, engine and backends are written once, as
+plain blocking code. The async API (``volstore.aio``) runs that same code in a
+greenlet on the event loop's thread, as SQLAlchemy's ``AsyncSession`` runs its
+``Session``: wherever the code would block, it goes through one of the helpers
+below, which inside such a greenlet suspend it, await on the loop, and resume
+it with the result (or the exception):
+
+- ``offload(fn, *args)``: run ``fn`` in the async store's worker threads (a
+  bounded pool): file I/O, a wait on a lock, heavy encoding;
+- ``call(method, *args)``: a Modal-style call, awaited as ``method.aio(*args)``
+  (``offload``-ed when the method has no ``.aio``);
+- ``iterate(method, *args)`` and ``enter(method, *args)``: the same for a
+  Modal-style generator (``async for``) and context manager (``async with``);
+- ``pause(seconds)``: ``asyncio.sleep`` on the loop, ``time.sleep`` elsewhere.
+
+Outside such a greenlet each helper is the plain blocking call, so the
+blocking API pays one check per call and nothing else.
+
+Two rules keep code written once safe to run this way (docs/async.md):
+
+1. never block but through a helper (no ``time.sleep``, no blocking Modal call);
+2. never hold a lock across a helper: the greenlet suspends there, and another
+   one on the same thread taking that lock would block the loop for good.
+
+``greenlet`` is imported only by ``run_sync`` (the async API); this module is
+ground: it imports nothing of volstore but the error tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from ._errors import VolstoreError
+
+T = TypeVar("T")
+
+INSTALL_HINT = (
+    "volstore's async API needs the greenlet package: pip install 'volstore[async]' "
+    "(or pip install greenlet)"
+)
+
+
+class AsyncUnavailableError(VolstoreError, ImportError):
+    """The ``greenlet`` package, which the async API runs on, is not installed."""
+
+
+_spawned: type[Any] | None = None  # the greenlet class of the async API, once it ran
+_getcurrent: Callable[[], Any] | None = None
+
+
+def _greenlet_module() -> Any:
+    """The greenlet module; AsyncUnavailableError (an install hint) when it is missing."""
+    global _spawned, _getcurrent
+    try:
+        import greenlet
+    except ImportError as exc:
+        raise AsyncUnavailableError(INSTALL_HINT) from exc
+    if _spawned is None:
+
+        class Spawned(greenlet.greenlet):  # type: ignore[misc]
+            """A greenlet running volstore's blocking code for one awaited call."""
+
+            pool: Executor
+
+        _getcurrent = greenlet.getcurrent
+        _spawned = Spawned
+    return greenlet
+
+
+def require_greenlet() -> None:
+    """Raise AsyncUnavailableError (an install hint) unless greenlet is installed."""
+    _greenlet_module()
+
+
+def in_greenlet() -> bool:
+    """Whether this code runs inside an awaited call of the async API (a volstore greenlet)."""
+    spawned = _spawned
+    return spawned is not None and isinstance(_getcurrent(), spawned)  # type: ignore[misc]
+
+
+def await_only(awaitable: Awaitable[T]) -> T:
+    """Suspend this greenlet until ``awaitable`` is done on the loop; its result or its error.
+
+    Only inside an awaited call of the async API (``in_greenlet()``).
+    """
+    current = _getcurrent() if _getcurrent is not None else None
+    if _spawned is None or not isinstance(current, _spawned):
+        raise RuntimeError("await_only() outside an awaited call of volstore's async API")
+    result: T = current.parent.switch(awaitable)
+    return result
+
+
+async def run_sync(pool: Executor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the blocking ``fn(*args, **kwargs)`` in a greenlet on this loop; await its result.
+
+    Every helper it reaches suspends it and awaits here; ``offload`` runs in
+    ``pool``. Contextvars are shared with the calling task (a session opened
+    in the task is seen by the code). Raises what ``fn`` raises.
+    """
+    greenlet = _greenlet_module()
+    assert _spawned is not None
+    driver = greenlet.getcurrent()
+    child = _spawned(fn, driver)
+    child.gr_context = driver.gr_context
+    child.pool = pool
+    result = child.switch(*args, **kwargs)
+    while not child.dead:
+        try:
+            value = await result
+        except BaseException:
+            result = child.throw(*sys.exc_info())
+        else:
+            result = child.switch(value)
+    out: T = result
+    return out
+
+
+async def _in_pool(pool: Executor, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # a lock's re-entrancy is tracked in a contextvar
+    future = loop.run_in_executor(pool, context.run, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        # A thread cannot be stopped: let it finish before the code above hears of
+        # the cancellation, so that it never runs on while a write is under way.
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(future)
+        raise
+
+
+def offload(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``; inside an awaited call, in a worker thread while the loop goes on."""
+    if not in_greenlet():
+        return fn(*args)
+    return await_only(_in_pool(_getcurrent().pool, fn, args))  # type: ignore[misc]
+
+
+def call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A Modal-style call: ``method(...)``, or inside an awaited call ``await method.aio(...)``.
+
+    A method without ``.aio`` runs in a worker thread there.
+    """
+    if not in_greenlet():
+        return method(*args, **kwargs)
+    aio = getattr(method, "aio", None)
+    if aio is None:
+        return offload(lambda: method(*args, **kwargs))
+    result: T = await_only(aio(*args, **kwargs))
+    return result
+
+
+def iterate(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """A Modal-style generator: ``method(...)``, or ``async for`` over ``method.aio(...)``."""
+    if not in_greenlet():
+        return iter(method(*args, **kwargs))
+    aio = getattr(method, "aio", None)
+    if aio is None:
+        return _offloaded_items(offload(lambda: iter(method(*args, **kwargs))))
+    return _awaited_items(aio(*args, **kwargs))
+
+
+_DONE = object()
+
+
+def _offloaded_items(iterator: Iterator[Any]) -> Iterator[Any]:
+    while (item := offload(next, iterator, _DONE)) is not _DONE:
+        yield item
+
+
+def _awaited_items(agen: Any) -> Iterator[Any]:
+    try:
+        while True:
+            try:
+                item = await_only(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        # Closed early (a size limit met, an error): end the async generator too.
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and in_greenlet():
+            await_only(aclose())
+
+
+@contextlib.contextmanager
+def enter(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """A Modal-style context manager: ``with method(...)``, or ``async with method.aio(...)``."""
+    if not in_greenlet():
+        with method(*args, **kwargs) as value:
+            yield value
+        return
+    aio = getattr(method, "aio", None)
+    manager = method(*args, **kwargs) if aio is None else aio(*args, **kwargs)
+    if aio is None:
+        value = offload(manager.__enter__)
+        exit_: Callable[..., Any] = lambda *exc: offload(manager.__exit__, *exc)  # noqa: E731
+    else:
+        value = await_only(manager.__aenter__())
+        exit_ = lambda *exc: await_only(manager.__aexit__(*exc))  # noqa: E731
+    try:
+        yield value
+    except BaseException:
+        if not exit_(*sys.exc_info()):
+            raise
+    else:
+        exit_(None, None, None)
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds``: ``asyncio.sleep`` inside an awaited call, ``time.sleep`` elsewhere."""
+    if in_greenlet():
+        await_only(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "AsyncUnavailableError",
+    "await_only",
+    "call",
+    "enter",
+    "in_greenlet",
+    "iterate",
+    "offload",
+    "pause",
+    "require_greenlet",
+    "run_sync",
+]
