@@ -24,10 +24,12 @@ import inspect
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
+from ._bridge import offload
 from ._errors import (
     BackendError,
     CommitError,
@@ -56,6 +58,11 @@ DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
 """The default limit on an object's size, for writes and reads alike (64 MiB)."""
 
 _MARKER_LIMIT = 64 * 1024
+_DECODE_INLINE = 1024 * 1024  # larger payloads are decoded off the loop in an awaited call
+
+# Engines with an ``async with`` session open in this task (the async API's
+# counterpart of the per-thread count: many tasks share the loop's thread).
+_TASK_SESSIONS: ContextVar[tuple[int, ...]] = ContextVar("volstore_task_sessions", default=())
 
 
 @dataclass(frozen=True)
@@ -221,9 +228,19 @@ class Engine:
     def session_closed(self) -> None:
         self._local.open = max(0, getattr(self._local, "open", 0) - 1)
 
+    def task_session_opened(self) -> None:
+        """Note that an ``async with store.session()`` block began in this task (context)."""
+        _TASK_SESSIONS.set((*_TASK_SESSIONS.get(), id(self)))
+
+    def task_session_closed(self) -> None:
+        opened = list(_TASK_SESSIONS.get())
+        if id(self) in opened:
+            opened.remove(id(self))
+            _TASK_SESSIONS.set(tuple(opened))
+
     def in_session(self) -> bool:
-        """Whether a ``with store.session()`` block of this engine is open on this thread."""
-        return getattr(self._local, "open", 0) > 0
+        """Whether a session block of this engine is open on this thread (or in this task)."""
+        return getattr(self._local, "open", 0) > 0 or id(self) in _TASK_SESSIONS.get()
 
     # -- the layout marker ---------------------------------------------------------------
 
@@ -236,28 +253,31 @@ class Engine:
         """
         if self._layout_checked:
             return
-        with self._lock:
-            if self._layout_checked:
-                return
-            backend = self.backend
+        # No lock across the backend calls (an async call suspends there, and a
+        # lock held meanwhile would block its event loop): two first calls may
+        # both read the marker; the first to finish records the outcome.
+        backend = self.backend
+        try:
+            stored: bytes | None = backend.read(MARKER, limit=_MARKER_LIMIT)
+        except FileNotFoundError:
+            stored = None
+        except self._errors as exc:
+            if isinstance(exc, VolstoreError):
+                raise
+            raise CorruptObjectError(
+                MARKER, f"the layout marker cannot be read: {short_reason(exc)}"
+            ) from exc
+        holds_data = False
+        if stored is None:
             try:
-                stored: bytes | None = backend.read(MARKER, limit=_MARKER_LIMIT)
-            except FileNotFoundError:
-                stored = None
+                holds_data = bool(backend.list(""))
             except self._errors as exc:
-                if isinstance(exc, VolstoreError):
-                    raise
-                raise CorruptObjectError(
-                    MARKER, f"the layout marker cannot be read: {short_reason(exc)}"
-                ) from exc
-            holds_data = False
-            if stored is None:
-                try:
-                    holds_data = bool(backend.list(""))
-                except self._errors as exc:
-                    self._fail(exc, "listing the root of")
-            self._marker_pending = self.layout.check_marker(stored, holds_data, backend.describe())
-            self._layout_checked = True
+                self._fail(exc, "listing the root of")
+        pending = self.layout.check_marker(stored, holds_data, backend.describe())
+        with self._lock:
+            if not self._layout_checked:
+                self._marker_pending = pending
+                self._layout_checked = True
 
     # -- backend calls, counted and translated ---------------------------------------------
 
@@ -323,7 +343,9 @@ class Engine:
             return None
         if path.endswith(spec.extension):
             try:
-                obj = spec.decode(data)
+                obj = (
+                    spec.decode(data) if len(data) <= _DECODE_INLINE else offload(spec.decode, data)
+                )
             except SchemaVersionError as exc:
                 raise SchemaVersionError(exc.found, exc.known, path) from None
             except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -557,7 +579,10 @@ class Engine:
             dot = path.rfind(".")
             codec = spec.read_codecs.get(path[dot:]) if dot >= 0 else None
         try:
-            obj = spec.decode(data, codec)
+            if len(data) <= _DECODE_INLINE:
+                obj = spec.decode(data, codec)
+            else:
+                obj = offload(spec.decode, data, codec)
         except SchemaVersionError as exc:
             raise SchemaVersionError(exc.found, exc.known, path) from None
         except (ValueError, TypeError, KeyError, RecursionError) as exc:
