@@ -14,11 +14,11 @@ import bisect
 import builtins
 import fnmatch
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from ._bridge import pause
 from ._engine import Engine, ReloadArg
 from ._errors import (
     CorruptObjectError,
@@ -385,7 +385,7 @@ class Repository(Generic[M]):
             except StaleObjectError:
                 if attempt == retries:
                     raise
-                time.sleep(delay * (0.5 + random.random()))
+                pause(delay * (0.5 + random.random()))  # asyncio.sleep in an awaited call
                 delay = min(delay * 2, 0.5)
                 continue
             return obj

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from ._bridge import offload
 from ._engine import Engine, ReloadArg, Stats
 from ._errors import ConflictError, SessionError, StaleObjectError
 from ._model import ModelSpec
@@ -357,7 +358,7 @@ class Tracker:
         since it was read, StaleObjectError is raised and nothing is written.
         On any error the pending changes stay pending.
         """
-        plan = _Plan(self.engine, self._tracked)
+        plan = offload(_Plan, self.engine, self._tracked)  # awaited: built in a worker thread
         if not plan.writes and not plan.deletes:
             return False
         if plan.blind:
