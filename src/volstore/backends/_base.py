@@ -109,6 +109,18 @@ class Backend(abc.ABC):
     """Whether listings may show temporary files of unfinished writes (False: writes
     never leave any, as in memory)."""
 
+    runs_on_loop: ClassVar[frozenset[str]] = frozenset()
+    """Methods the async API calls on its event loop rather than in a worker thread.
+
+    An async store (``volstore.aio``) runs each call of its backend in one of
+    its worker threads, unless the method is named here: then the method runs
+    on the event loop and makes every blocking call through ``volstore._bridge``
+    (``call`` awaits a Modal-style method's ``.aio``, ``offload`` runs file I/O
+    in a worker thread, ``pause`` waits). The Modal backends name the methods
+    that talk to Modal, so those await Modal's ``.aio`` calls instead of
+    blocking a thread. A blocking call made otherwise there would stall the loop.
+    """
+
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, RuntimeError)
     """The exceptions this backend's storage raises for a failure of the storage.
 
