@@ -35,7 +35,7 @@ import contextlib
 import contextvars
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -160,25 +160,22 @@ def call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return result
 
 
-def iterate(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
-    """A Modal-style generator: ``method(...)``, or ``async for`` over ``method.aio(...)``."""
+def iterate(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Any, None, None]:
+    """A Modal-style generator: ``method(...)``, or ``async for`` over ``method.aio(...)``.
+
+    Close it when leaving early (``contextlib.closing``): the async generator
+    underneath is then closed on the loop too.
+    """
     if not in_greenlet():
-        return iter(method(*args, **kwargs))
+        yield from method(*args, **kwargs)
+        return
     aio = getattr(method, "aio", None)
     if aio is None:
-        return _offloaded_items(offload(lambda: iter(method(*args, **kwargs))))
-    return _awaited_items(aio(*args, **kwargs))
-
-
-_DONE = object()
-
-
-def _offloaded_items(iterator: Iterator[Any]) -> Iterator[Any]:
-    while (item := offload(next, iterator, _DONE)) is not _DONE:
-        yield item
-
-
-def _awaited_items(agen: Any) -> Iterator[Any]:
+        iterator = offload(lambda: iter(method(*args, **kwargs)))
+        while (item := offload(next, iterator, _DONE)) is not _DONE:
+            yield item
+        return
+    agen = aio(*args, **kwargs)
     try:
         while True:
             try:
@@ -187,10 +184,12 @@ def _awaited_items(agen: Any) -> Iterator[Any]:
                 return
             yield item
     finally:
-        # Closed early (a size limit met, an error): end the async generator too.
         aclose = getattr(agen, "aclose", None)
         if aclose is not None and in_greenlet():
             await_only(aclose())
+
+
+_DONE = object()
 
 
 @contextlib.contextmanager
