@@ -37,6 +37,21 @@ StoreStats = Stats
 """Counters of backend operations since the store opened (tests and benchmarks read them)."""
 
 
+def open_backend(backend: Backend | str | os.PathLike[str] | None) -> Backend:
+    """The backend a store is given: a Backend as it is, a path as a LocalBackend there,
+    None as a LocalBackend at ``$VOLSTORE_ROOT`` (else ``./volstore-data``).
+
+    Raises TypeError for anything else, BackendError for a root that is not a folder.
+    """
+    if backend is None:
+        backend = LocalBackend(os.environ.get(DEFAULT_ROOT_ENV) or DEFAULT_ROOT)
+    elif isinstance(backend, (str, os.PathLike)):
+        backend = LocalBackend(Path(backend))
+    if not isinstance(backend, Backend):
+        raise TypeError(f"backend must be a volstore Backend or a path, not {backend!r}")
+    return backend
+
+
 class Store:
     """Typed objects stored as files under one root, through one backend.
 
@@ -67,12 +82,7 @@ class Store:
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         models: Iterable[type[Any]] = (),
     ) -> None:
-        if backend is None:
-            backend = LocalBackend(os.environ.get(DEFAULT_ROOT_ENV) or DEFAULT_ROOT)
-        elif isinstance(backend, (str, os.PathLike)):
-            backend = LocalBackend(Path(backend))
-        if not isinstance(backend, Backend):
-            raise TypeError(f"backend must be a volstore Backend or a path, not {backend!r}")
+        backend = open_backend(backend)
         if user_hash_key is None:
             user_hash_key = os.environ.get(USER_HASH_KEY_ENV) or None
         hasher: UserHasher = (
@@ -223,4 +233,5 @@ __all__ = [
     "ReloadPolicy",
     "Store",
     "StoreStats",
+    "open_backend",
 ]
