@@ -8,14 +8,20 @@ below, which inside such a greenlet suspend it, await on the loop, and resume
 it with the result (or the exception):
 
 - ``offload(fn, *args)``: run ``fn`` in the async store's worker threads (a
-  bounded pool): file I/O, a wait on a lock, heavy encoding;
+  bounded pool): file I/O, a wait on a lock, heavy work (a flush);
 - ``call(method, *args)``: a Modal-style call, awaited as ``method.aio(*args)``
   (``offload``-ed when the method has no ``.aio``);
 - ``iterate(method, *args)`` and ``enter(method, *args)``: the same for a
   Modal-style generator (``async for``) and context manager (``async with``);
 - ``pause(seconds)``: ``asyncio.sleep`` on the loop, ``time.sleep`` elsewhere.
 
-Outside such a greenlet each helper is the plain blocking call, so the
+Code that ``offload`` runs in a worker thread serves the same awaited call:
+there ``offload`` is the plain call (already off the loop) and ``call``,
+``iterate`` and ``enter`` still await the ``.aio`` forms, on the loop, while
+the worker thread waits for them (``run_coroutine_threadsafe``). So a flush
+runs whole in a worker thread, and the Modal calls it makes are still awaited.
+
+Outside the async API each helper is the plain blocking call, so the
 blocking API pays one check per call and nothing else.
 
 Two rules keep code written once safe to run this way (docs/async.md):
@@ -34,6 +40,7 @@ import asyncio
 import contextlib
 import contextvars
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import Executor
@@ -55,6 +62,7 @@ class AsyncUnavailableError(VolstoreError, ImportError):
 
 _spawned: type[Any] | None = None  # the greenlet class of the async API, once it ran
 _getcurrent: Callable[[], Any] | None = None
+_worker = threading.local()  # .loop: in a worker thread, the loop of the call it serves
 
 
 def _greenlet_module() -> Any:
@@ -127,7 +135,7 @@ async def run_sync(pool: Executor, fn: Callable[..., T], *args: Any, **kwargs: A
 async def _in_pool(pool: Executor, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()  # a lock's re-entrancy is tracked in a contextvar
-    future = loop.run_in_executor(pool, context.run, fn, *args)
+    future = loop.run_in_executor(pool, context.run, _serve, loop, fn, args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -139,10 +147,45 @@ async def _in_pool(pool: Executor, fn: Callable[..., T], args: tuple[Any, ...]) 
         raise
 
 
+def _serve(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """Run ``fn`` in a worker thread, for an awaited call of the async API on ``loop``."""
+    previous = getattr(_worker, "loop", None)
+    _worker.loop = loop
+    try:
+        return fn(*args)
+    finally:
+        _worker.loop = previous
+
+
+def _loop_served() -> asyncio.AbstractEventLoop | None:
+    """In a worker thread of an awaited call: its event loop (else None)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_worker, "loop", None)
+    return loop
+
+
+def _await_from_worker(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` on ``loop`` while this worker thread waits for its result."""
+
+    async def awaited() -> T:
+        return await awaitable
+
+    return asyncio.run_coroutine_threadsafe(awaited(), loop).result()
+
+
+def _awaiter() -> Callable[[Awaitable[Any]], Any] | None:
+    """How this code awaits: suspending its greenlet, from a worker thread, or not at all."""
+    if in_greenlet():
+        return await_only
+    loop = _loop_served()
+    if loop is None:
+        return None
+    return lambda awaitable: _await_from_worker(loop, awaitable)
+
+
 def offload(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)``; inside an awaited call, in a worker thread while the loop goes on."""
     if not in_greenlet():
-        return fn(*args)
+        return fn(*args)  # blocking code, or already in a worker thread
     return await_only(_in_pool(_getcurrent().pool, fn, args))  # type: ignore[misc]
 
 
@@ -151,12 +194,11 @@ def call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     A method without ``.aio`` runs in a worker thread there.
     """
-    if not in_greenlet():
-        return method(*args, **kwargs)
-    aio = getattr(method, "aio", None)
+    wait = _awaiter()
+    aio = getattr(method, "aio", None) if wait is not None else None
     if aio is None:
         return offload(lambda: method(*args, **kwargs))
-    result: T = await_only(aio(*args, **kwargs))
+    result: T = wait(aio(*args, **kwargs))  # type: ignore[misc]
     return result
 
 
@@ -166,27 +208,26 @@ def iterate(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[
     Close it when leaving early (``contextlib.closing``): the async generator
     underneath is then closed on the loop too.
     """
-    if not in_greenlet():
-        yield from method(*args, **kwargs)
-        return
-    aio = getattr(method, "aio", None)
+    wait = _awaiter()
+    aio = getattr(method, "aio", None) if wait is not None else None
     if aio is None:
         iterator = offload(lambda: iter(method(*args, **kwargs)))
         while (item := offload(next, iterator, _DONE)) is not _DONE:
             yield item
         return
+    assert wait is not None
     agen = aio(*args, **kwargs)
     try:
         while True:
             try:
-                item = await_only(agen.__anext__())
+                item = wait(agen.__anext__())
             except StopAsyncIteration:
                 return
             yield item
     finally:
         aclose = getattr(agen, "aclose", None)
-        if aclose is not None and in_greenlet():
-            await_only(aclose())
+        if aclose is not None and _awaiter() is not None:
+            wait(aclose())
 
 
 _DONE = object()
@@ -195,18 +236,19 @@ _DONE = object()
 @contextlib.contextmanager
 def enter(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
     """A Modal-style context manager: ``with method(...)``, or ``async with method.aio(...)``."""
-    if not in_greenlet():
+    wait = _awaiter()
+    aio = getattr(method, "aio", None) if wait is not None else None
+    if wait is None:
         with method(*args, **kwargs) as value:
             yield value
         return
-    aio = getattr(method, "aio", None)
     manager = method(*args, **kwargs) if aio is None else aio(*args, **kwargs)
     if aio is None:
         value = offload(manager.__enter__)
         exit_: Callable[..., Any] = lambda *exc: offload(manager.__exit__, *exc)  # noqa: E731
     else:
-        value = await_only(manager.__aenter__())
-        exit_ = lambda *exc: await_only(manager.__aexit__(*exc))  # noqa: E731
+        value = wait(manager.__aenter__())
+        exit_ = lambda *exc: wait(manager.__aexit__(*exc))  # noqa: E731
     try:
         yield value
     except BaseException:

@@ -358,7 +358,11 @@ class Tracker:
         since it was read, StaleObjectError is raised and nothing is written.
         On any error the pending changes stay pending.
         """
-        plan = offload(_Plan, self.engine, self._tracked)  # awaited: built in a worker thread
+        # It encodes and checks every object: in an awaited call, a worker thread runs it.
+        return offload(self._flush)
+
+    def _flush(self) -> bool:
+        plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
         if plan.blind:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -75,6 +76,7 @@ class AsyncStore:
         )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="volstore-aio")
         self.threads = threads
+        _start_every_thread(self.pool, threads)
 
     def __repr__(self) -> str:
         return f"AsyncStore({self._backend.describe()})"
@@ -210,6 +212,18 @@ class AsyncStore:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _start_every_thread(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Start the pool's threads now, not on first use.
+
+    The executor starts a thread when a call finds none idle, and ``Thread.start``
+    waits until the new thread runs: under load (a worker encoding a big flush
+    holds the GIL) that wait would stall the event loop for tens of milliseconds.
+    """
+    barrier = threading.Barrier(threads)
+    for waited in [pool.submit(barrier.wait) for _ in range(threads)]:
+        waited.result()
 
 
 __all__ = ["DEFAULT_THREADS", "AsyncStore"]
