@@ -357,9 +357,18 @@ class Decodes(volstore.Model, resource_type="aio-big"):
         return self
 
 
-def test_a_large_object_is_decoded_off_the_loop(astore: AsyncStore) -> None:
+@pytest.mark.parametrize("kind", ["local", "remote"])
+def test_objects_are_decoded_off_the_loop(kind: str, tmp_path: Path) -> None:
+    """Files: each call runs whole in a worker thread. The client API (calls on the loop):
+    a large object is decoded in a worker thread, a small one on the loop (no hop)."""
+    if kind == "local":
+        store = AsyncStore(tmp_path / "s", threads=2)
+    else:
+        volume = VolumeEmulator(tmp_path / "emu").Volume.from_name("v", create_if_missing=True)
+        store = async_volume_store(volume, mode="remote", threads=2)
+
     async def main() -> tuple[Decodes, Decodes, str]:
-        repo = astore.repository(Decodes)
+        repo = store.repository(Decodes)
         await repo.put_all(
             [
                 Decodes(id="big", user_id="ada", blob="x" * 2_000_000),
@@ -372,9 +381,15 @@ def test_a_large_object_is_decoded_off_the_loop(astore: AsyncStore) -> None:
             threading.current_thread().name,
         )
 
-    big, small, loop_thread = run(main)
-    assert big.threads[-1].startswith("volstore-aio")  # the decode of 2 MB: a worker thread
-    assert small.threads[-1] == loop_thread  # a small one: on the loop, no thread hop
+    try:
+        big, small, loop_thread = run(main)
+    finally:
+        store.close()
+    assert big.threads[-1].startswith("volstore-aio")  # 2 MB: never on the loop
+    if kind == "local":
+        assert small.threads[-1].startswith("volstore-aio")
+    else:
+        assert small.threads[-1] == loop_thread
 
 
 class Counting:
@@ -503,8 +518,9 @@ def test_concurrent_requests_in_one_container_never_break_a_reload(tmp_path: Pat
         assert sum(len(repo.ids(f"u{u}")) for u in range(5)) == 25 + 30
 
 
-def test_cancelling_a_commit_waits_for_the_write_under_way(tmp_path: Path) -> None:
-    """A task cancelled while its files are being written hears of it only after the write."""
+def test_a_cancelled_commit_finishes_then_reports_the_cancellation(tmp_path: Path) -> None:
+    """A thread cannot be stopped mid-write: a commit under way runs to its end (files whole,
+    committed once), and the task hears of its cancellation only then."""
     writing = threading.Event()
     release = threading.Event()
     order: list[str] = []
@@ -518,7 +534,7 @@ def test_cancelling_a_commit_waits_for_the_write_under_way(tmp_path: Path) -> No
 
     store = AsyncStore(SlowWrites(tmp_path / "s"), threads=2)
 
-    async def main() -> None:
+    async def main() -> list[str]:
         session = store.session()
         session.add(sched("a"))
         task = asyncio.create_task(session.commit())
@@ -531,25 +547,52 @@ def test_cancelling_a_commit_waits_for_the_write_under_way(tmp_path: Path) -> No
             await task
         order.append("cancelled")
         session.close()
+        return await store.repository(Schedule).ids("ada")
 
     try:
-        run(main)
+        assert run(main) == ["a"]
     finally:
         release.set()
         store.close()
     assert order == ["written", "cancelled"]
-    assert store.stats.commits == 0
+    assert store.stats.commits == 1
+
+
+def test_a_cancelled_call_on_the_loop_finishes_and_releases_its_claims(tmp_path: Path) -> None:
+    """The client API (calls on the loop): a versioned write cancelled while it holds its
+    claims still finishes, releases them, and only then reports the cancellation."""
+    volume = VolumeEmulator(tmp_path / "emu").Volume.from_name("v", create_if_missing=True)
+    store = async_volume_store(volume, mode="remote", threads=2)
+
+    async def main() -> Counter:
+        repo = store.repository(Counter)
+        await repo.put(Counter(id="c", user_id="ada"))
+        task = asyncio.create_task(repo.update("ada", "c", lambda c: setattr(c, "value", 1)))
+        for _ in range(3):  # cancel while it is awaiting its Modal calls
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Nothing was left claimed: the next writer goes through at once.
+        return await repo.update("ada", "c", lambda c: setattr(c, "value", c.value + 1))
+
+    try:
+        final = run(main)
+    finally:
+        store.close()
+    assert (final.value, final.version) == (2, 3)
 
 
 def test_first_calls_racing_on_a_fresh_store_do_not_deadlock(tmp_path: Path) -> None:
     """The layout check reads the marker without holding a lock across the read: twenty
-    first calls at once suspend there without blocking the loop (a lock held across an
-    awaited read would freeze the loop thread for good)."""
-    volstore.Store(tmp_path / "s").repository(Schedule).put(sched("a"))
+    first calls at once, on the loop (the client API), suspend there without blocking the
+    loop (a lock held across an awaited read would freeze the loop thread for good)."""
+    volume = VolumeEmulator(tmp_path / "emu").Volume.from_name("v", create_if_missing=True)
+    volume_store(volume, mode="remote").repository(Schedule).put(sched("a"))
     outcome: list[list[Schedule | None]] = []
 
     def serve() -> None:
-        store = AsyncStore(tmp_path / "s", threads=4)
+        store = async_volume_store(volume, mode="remote", threads=4)
 
         async def main() -> list[Schedule | None]:
             repo = store.repository(Schedule)
@@ -569,10 +612,13 @@ def test_first_calls_racing_on_a_fresh_store_do_not_deadlock(tmp_path: Path) -> 
 def test_a_missing_greenlet_is_named_with_an_install_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Only a backend whose calls run on the loop (the client API) needs greenlet."""
+    volume = VolumeEmulator(tmp_path / "emu").Volume.from_name("v", create_if_missing=True)
     monkeypatch.setitem(sys.modules, "greenlet", None)
     with pytest.raises(volstore.aio.AsyncUnavailableError, match=r"volstore\[async\]"):
-        AsyncStore(tmp_path / "s")
+        async_volume_store(volume, mode="remote")
     assert issubclass(volstore.aio.AsyncUnavailableError, ImportError)
+    AsyncStore(tmp_path / "files").close()  # files: worker threads, no greenlet needed
 
 
 def test_bad_options_are_refused(tmp_path: Path) -> None:

@@ -148,15 +148,19 @@ def readers() -> list[Schedule]:
     ]
 
 
-@pytest.fixture(params=["local", "mounted"])
+@pytest.fixture(params=["local", "mounted", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AsyncStore]:
+    """Files (each call whole in a worker thread) and the client API (calls on the loop)."""
     with ExitStack() as stack:
         if request.param == "local":
             store = AsyncStore(tmp_path / "store", threads=8)
         else:
             volume = VolumeEmulator(tmp_path / "emu").Volume.from_name("v", create_if_missing=True)
-            mount = stack.enter_context(volume.mount(background_commit_interval=None))
-            store = async_volume_store(volume, mount_path=mount.path, mode="mounted", threads=8)
+            if request.param == "mounted":
+                mount = stack.enter_context(volume.mount(background_commit_interval=None))
+                store = async_volume_store(volume, mount_path=mount.path, mode="mounted", threads=8)
+            else:
+                store = async_volume_store(volume, mode="remote", threads=8)
         stack.callback(store.close)
         yield store
 

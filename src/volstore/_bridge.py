@@ -37,8 +37,10 @@ ground: it imports nothing of volstore but the error tree.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import sys
 import threading
 import time
@@ -107,13 +109,24 @@ def await_only(awaitable: Awaitable[T]) -> T:
     return result
 
 
-async def run_sync(pool: Executor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run the blocking ``fn(*args, **kwargs)`` in a greenlet on this loop; await its result.
+async def run_sync(
+    pool: Executor, fn: Callable[..., T], *args: Any, on_loop: bool = False, **kwargs: Any
+) -> T:
+    """Run the blocking ``fn(*args, **kwargs)`` for an awaited call; await its result.
 
-    Every helper it reaches suspends it and awaits here; ``offload`` runs in
-    ``pool``. Contextvars are shared with the calling task (a session opened
-    in the task is seen by the code). Raises what ``fn`` raises.
+    ``on_loop=False``: whole, in a worker thread of ``pool`` that serves this
+    loop (the helpers there await Modal's ``.aio`` forms on it). ``on_loop=True``:
+    in a greenlet on this loop, where every helper suspends it and awaits here
+    (``offload`` going to ``pool``); contextvars are shared with the task.
+
+    The call runs to completion either way: a cancellation of the awaiting task
+    is delivered (CancelledError) once it has returned, so that nothing is left
+    half done (a commit under way finishes; a claim taken is released). Raises
+    what ``fn`` raises.
     """
+    if not on_loop:
+        call = functools.partial(fn, *args, **kwargs)
+        return await _to_completion(_submit(pool, call, ()))
     greenlet = _greenlet_module()
     assert _spawned is not None
     driver = greenlet.getcurrent()
@@ -121,30 +134,69 @@ async def run_sync(pool: Executor, fn: Callable[..., T], *args: Any, **kwargs: A
     child.gr_context = driver.gr_context
     child.pool = pool
     result = child.switch(*args, **kwargs)
+    cancelled = False
     while not child.dead:
-        try:
-            value = await result
-        except BaseException:
-            result = child.throw(*sys.exc_info())
-        else:
-            result = child.switch(value)
+        succeeded, outcome, interrupted = await _settle(result)
+        cancelled = cancelled or interrupted
+        result = child.switch(outcome) if succeeded else child.throw(outcome)
+    if cancelled:
+        raise asyncio.CancelledError
     out: T = result
     return out
 
 
-async def _in_pool(pool: Executor, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+async def _settle(awaitable: Awaitable[Any]) -> tuple[bool, Any, bool]:
+    """Await ``awaitable`` to its end, whatever cancellations come meanwhile.
+
+    Returns (succeeded, its result or its exception, whether the awaiting task
+    was cancelled while it ran).
+    """
+    inner = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while True:
+        try:
+            return True, await asyncio.shield(inner), cancelled
+        except asyncio.CancelledError as exc:
+            if not inner.done():
+                cancelled = True  # the task, not the call: let the call finish
+                continue
+            return False, exc, cancelled
+        except BaseException as exc:
+            return False, exc, cancelled
+
+
+async def _to_completion(awaitable: Awaitable[T]) -> T:
+    succeeded, outcome, cancelled = await _settle(awaitable)
+    if not succeeded:
+        raise outcome
+    if cancelled:
+        raise asyncio.CancelledError
+    result: T = outcome
+    return result
+
+
+def _submit(pool: Executor, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
+    """Run ``fn(*args)`` in a worker thread of ``pool`` serving this loop; a future of it."""
     loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()  # a lock's re-entrancy is tracked in a contextvar
-    future = loop.run_in_executor(pool, context.run, _serve, loop, fn, args)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        # A thread cannot be stopped: let it finish before the code above hears of
-        # the cancellation, so that it never runs on while a write is under way.
-        while not future.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(future)
-        raise
+
+    def finished(job: concurrent.futures.Future[T]) -> None:  # in the worker thread
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_transfer, job, done)
+
+    pool.submit(context.run, _serve, loop, fn, args).add_done_callback(finished)
+    return done
+
+
+def _transfer(job: concurrent.futures.Future[T], done: asyncio.Future[T]) -> None:
+    if done.cancelled():
+        return
+    error = job.exception()
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(job.result())
 
 
 def _serve(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -186,7 +238,7 @@ def offload(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)``; inside an awaited call, in a worker thread while the loop goes on."""
     if not in_greenlet():
         return fn(*args)  # blocking code, or already in a worker thread
-    return await_only(_in_pool(_getcurrent().pool, fn, args))  # type: ignore[misc]
+    return await_only(_submit(_getcurrent().pool, fn, args))  # type: ignore[misc]
 
 
 def call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -1,8 +1,9 @@
 """Awaited repositories: the blocking repositories, run in a greenlet on the event loop.
 
 Each method of :class:`AsyncRepository` hands the same call of the blocking
-:class:`~volstore.Repository` to its runner: the store's (each call in its own
-greenlet, ``_bridge.run_sync``) or the session's (the same, one call at a time).
+:class:`~volstore.Repository` to its runner: the store's (``_bridge.run_sync``:
+a worker thread, or a greenlet on the loop) or the session's (the same, one
+call at a time).
 There is no second implementation of a read, a listing or a write here: only
 the signatures, awaited.
 
@@ -30,7 +31,7 @@ P = ParamSpec("P")
 
 
 class Runner(Protocol):
-    """Runs a blocking call of the core in a greenlet on the loop (a store's or a session's)."""
+    """Runs a blocking call of the core for the awaiting task (a store's or a session's)."""
 
     def __call__(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs

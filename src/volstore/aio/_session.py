@@ -2,7 +2,8 @@
 
 An :class:`AsyncSession` holds a blocking :class:`~volstore.Session` (the one
 implementation of the identity map, dirty checks, versions and the flush) and
-runs each call that reaches storage in a greenlet on the event loop. The rule
+runs each call that reaches storage for the awaiting task, as its store does
+(in a worker thread, or in a greenlet on the loop). The rule
 for which calls are awaited: a call that may read or write storage is a
 coroutine (``get``, ``get_one``, ``flush``, ``commit``, every repository read
 and write); a call that only changes the session's memory is not (``add``,
@@ -42,9 +43,10 @@ class AsyncSession:
     writes and deletes, and objects changed in place are written at commit.
     """
 
-    def __init__(self, engine: Engine, pool: Executor) -> None:
+    def __init__(self, engine: Engine, pool: Executor, *, on_loop: bool = False) -> None:
         self._engine = engine
         self._pool = pool
+        self._on_loop = on_loop
         self._session = Session(engine)
         self._busy: str | None = None
         self._entered = False
@@ -72,7 +74,7 @@ class AsyncSession:
         self._check_idle(f"{name}()")
         self._busy = f"{name}()"
         try:
-            return await run_sync(self._pool, fn, *args, **kwargs)
+            return await run_sync(self._pool, fn, *args, on_loop=self._on_loop, **kwargs)
         finally:
             self._busy = None
 

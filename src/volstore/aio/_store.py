@@ -1,10 +1,12 @@
 """The async store: volstore's store, awaited, for event loops (FastAPI, Modal's async functions).
 
-An :class:`AsyncStore` is a :class:`volstore.Store` whose backend calls are
-bridged (``BridgedBackend``): file I/O runs in a bounded pool of worker
-threads, Modal calls are awaited through their ``.aio`` forms, and everything
-else (the engine, sessions, repositories: the one implementation) runs in a
-greenlet on the loop between them. See docs/async.md.
+An :class:`AsyncStore` holds a :class:`volstore.Store` (the one
+implementation: engine, sessions, repositories) and runs each of its calls
+for an awaiting task (``_bridge.run_sync``): whole in one of a bounded pool of
+worker threads, for file backends (local, mounted volume); or in a greenlet on
+the loop, for a backend whose I/O is all awaitable (``Backend.awaits_io``: the
+Modal client API). Modal calls are awaited through their ``.aio`` forms either
+way. See docs/async.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from .._keys import DEFAULT_USER_HASH_LENGTH, UserHasher
 from .._model import ModelSpec
 from .._store import Store, open_backend
 from ..backends._base import Backend
-from ._backend import BridgedBackend
 from ._repository import AsyncBucketedRepository, AsyncRepository, wrap
 from ._session import AsyncSession
 
@@ -47,8 +48,9 @@ class AsyncStore:
     file I/O (bounded: more concurrent calls wait, without blocking the loop).
 
     Share one per process (or per container) among all tasks; give each task
-    its own session. Raises AsyncUnavailableError (an install hint) when
-    greenlet is missing, and what Store raises for a bad backend or option.
+    its own session. Raises AsyncUnavailableError (an install hint) when the
+    backend's calls run on the loop (``Backend.awaits_io``: the Modal client
+    API) and greenlet is missing; what Store raises for a bad backend or option.
     """
 
     def __init__(
@@ -62,12 +64,14 @@ class AsyncStore:
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         models: Iterable[type[Any]] = (),
     ) -> None:
-        require_greenlet()
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ValueError(f"threads must be a positive int, not {threads!r}")
         self._backend = open_backend(backend)
+        self._on_loop = self._backend.awaits_io
+        if self._on_loop:
+            require_greenlet()  # the loop runs this backend's calls in greenlets
         self._store = Store(
-            BridgedBackend(self._backend),
+            self._backend,
             user_hash_length=user_hash_length,
             user_hash_key=user_hash_key,
             reload=reload,
@@ -82,14 +86,14 @@ class AsyncStore:
         return f"AsyncStore({self._backend.describe()})"
 
     async def _run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a blocking call of the core in a greenlet on this loop."""
-        return await run_sync(self.pool, fn, *args, **kwargs)
+        """Run a blocking call of the core for this task (a worker thread, or the loop)."""
+        return await run_sync(self.pool, fn, *args, on_loop=self._on_loop, **kwargs)
 
     # -- what the engine holds ----------------------------------------------------------
 
     @property
     def engine(self) -> Engine:
-        """The engine (its backend is the bridged one: see ``backend`` for yours)."""
+        """The engine: what every call of this store runs through."""
         return self._store.engine
 
     @property
@@ -134,7 +138,7 @@ class AsyncStore:
 
     def session(self) -> AsyncSession:
         """A new unit of work: ``async with astore.session() as s:`` commits once on clean exit."""
-        return AsyncSession(self.engine, self.pool)
+        return AsyncSession(self.engine, self.pool, on_loop=self._on_loop)
 
     def repository(self, model: type[M]) -> AsyncRepository[M]:
         """An awaited repository for ``model``; its writes commit at once.

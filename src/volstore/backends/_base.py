@@ -109,16 +109,17 @@ class Backend(abc.ABC):
     """Whether listings may show temporary files of unfinished writes (False: writes
     never leave any, as in memory)."""
 
-    runs_on_loop: ClassVar[frozenset[str]] = frozenset()
-    """Methods the async API calls on its event loop rather than in a worker thread.
+    awaits_io: ClassVar[bool] = False
+    """Whether every call this backend makes to its storage can be awaited.
 
-    An async store (``volstore.aio``) runs each call of its backend in one of
-    its worker threads, unless the method is named here: then the method runs
-    on the event loop and makes every blocking call through ``volstore._bridge``
-    (``call`` awaits a Modal-style method's ``.aio``, ``offload`` runs file I/O
-    in a worker thread, ``pause`` waits). The Modal backends name the methods
-    that talk to Modal, so those await Modal's ``.aio`` calls instead of
-    blocking a thread. A blocking call made otherwise there would stall the loop.
+    False (files, and any backend written as blocking code): the async API
+    (``volstore.aio``) runs each of its calls whole in one of the async store's
+    worker threads. True: the backend makes every such call through
+    ``volstore._bridge`` (``call``, ``iterate``, ``enter`` on Modal-style methods
+    that have an ``.aio`` form), and the async API runs its calls on the event
+    loop, in greenlets, awaiting those forms: no thread waits on the network.
+    Either way the Modal calls a backend makes through ``_bridge`` are awaited
+    on the loop, and its waits go through ``_bridge.pause``.
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, RuntimeError)

@@ -16,11 +16,11 @@ backend never keeps one open between calls, and its own threads wait for each
 other around a reload (a reload waits until no call of this backend has a file
 open, and holds new ones back until it is done).
 
-In the async API (``volstore.aio``) file calls run in worker threads, under
-the same gate; ``commit``, ``reload`` and ``apply_conditional`` run on the
-event loop (``runs_on_loop``) and await the volume's and the Dict's ``.aio``
-forms, so that no thread waits on Modal and a reload still never meets a file
-that another request holds open.
+In the async API (``volstore.aio``) each call runs in a worker thread, under
+the same gate (concurrent requests are threads here too), and the volume's
+``commit``/``reload`` and the Dict's calls are awaited through their ``.aio``
+forms on the event loop (``_bridge.call``), so a reload still never meets a
+file that another request holds open, and no blocking Modal call is made.
 
 This module does not import ``modal``: any object with ``commit()`` and
 ``reload()`` will do (a real ``modal.Volume``, or volstore's emulator).
@@ -172,7 +172,6 @@ class MountedVolumeBackend(LocalBackend):
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
-    runs_on_loop: ClassVar[frozenset[str]] = frozenset({"commit", "reload", "apply_conditional"})
     # A temporary file may come from another container (published by its
     # background commit): its pid says nothing here, so repair goes by age.
     _local_pids = False

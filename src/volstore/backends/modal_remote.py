@@ -17,8 +17,8 @@ A batch is not all-or-nothing across files if the upload fails part way;
 volstore raises BackendError and the caller may retry the session.
 
 Every call to the volume goes through ``_bridge`` (``call``, ``iterate``,
-``enter``): blocking here, and in the async API (``volstore.aio``, where every
-method runs on the event loop: ``runs_on_loop``) the awaited ``.aio`` form.
+``enter``): blocking here, and in the async API (``volstore.aio``, which runs
+this backend's calls on the event loop: ``awaits_io``) the awaited ``.aio`` form.
 
 This module does not import ``modal``; any object with the methods of
 :class:`RemoteVolume` works (a real ``modal.Volume``, or volstore's emulator).
@@ -94,24 +94,8 @@ class RemoteVolumeBackend(Backend):
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
-    # Every call reaches Modal: the async API awaits its .aio forms on the loop.
-    runs_on_loop: ClassVar[frozenset[str]] = frozenset(
-        {
-            "read",
-            "read_token",
-            "exists",
-            "list",
-            "write_batch",
-            "delete_batch",
-            "delete_tree",
-            "remove_empty_folder",
-            "move",
-            "remove_temporary",
-            "apply_conditional",
-            "commit",
-            "reload",
-        }
-    )
+    # Every call reaches Modal through _bridge: the async API runs them on the loop.
+    awaits_io: ClassVar[bool] = True
 
     def __init__(self, volume: RemoteVolume, *, claims: Claims | None = None) -> None:
         self.volume = volume

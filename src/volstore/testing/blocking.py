@@ -16,9 +16,10 @@ coroutine is awaited there.
 
 - :func:`blocking_store` wraps an AsyncStore; what it hands out (sessions,
   repositories, their iterators) is wrapped the same way.
-- :func:`blocking_backend` wraps a backend as an async store calls it (a
-  BridgedBackend, each call in a greenlet on the loop: file I/O in worker
-  threads, Modal calls through their ``.aio`` forms), for BackendContract.
+- :func:`blocking_backend` wraps a backend as an async store calls it (each
+  call in a worker thread serving the loop, or in a greenlet on the loop for
+  a backend that ``awaits_io``; Modal calls through their ``.aio`` forms), for
+  BackendContract.
 - :class:`LoopThread` is the event loop they share.
 
 The contract suites' async variants (``AsyncBackendContract``,
@@ -43,7 +44,6 @@ from ..aio import (
     AsyncStore,
     AsyncUserRepository,
 )
-from ..aio._backend import BridgedBackend
 from ..backends._base import Backend
 
 T = TypeVar("T")
@@ -156,10 +156,10 @@ def blocking_store(store: AsyncStore, loop: LoopThread) -> Any:
 
 
 class BlockingBackend:
-    """A backend as an async store calls it, each call awaited on the loop in a greenlet."""
+    """A backend as an async store calls it, each call awaited on the loop."""
 
     def __init__(self, backend: Backend, loop: LoopThread, threads: int) -> None:
-        self._bridged = BridgedBackend(backend)
+        self._backend = backend
         self._loop = loop
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="volstore-test")
         self.inner = backend
@@ -168,14 +168,15 @@ class BlockingBackend:
         return f"blocking_backend({self.inner!r})"
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._bridged, name)
+        value = getattr(self._backend, name)
         if not callable(value):
             return value
         return functools.partial(self._call, value)
 
     def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         async def call() -> T:
-            awaited: Awaitable[T] = run_sync(self._pool, fn, *args, **kwargs)
+            on_loop = self._backend.awaits_io
+            awaited: Awaitable[T] = run_sync(self._pool, fn, *args, on_loop=on_loop, **kwargs)
             return await awaited
 
         return self._loop.run(call())
