@@ -4,13 +4,15 @@
     python3 run.py ... or: PYTHONPATH=. .venv/bin/python scripts/hotkeys.py [--increments N]
 
 Prints one line per run (acknowledged / stored / lost / phantom / conflicts) and
-exits 1 if any acknowledged increment was lost or any phantom one appeared.
+exits 1 if any acknowledged increment was lost or any phantom one appeared. The
+``s3`` kind runs on a SeaweedFS server started for the run (volstore.testing.seaweedfs).
 See tests/_hotkeys.py for what a writer does; tests/test_hotkeys.py runs small sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import _hotkeys
+from volstore.testing.seaweedfs import seaweedfs_server
 
 
 def main(argv: list[str]) -> int:
@@ -28,10 +31,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kinds", nargs="+", default=list(_hotkeys.KINDS))
     args = parser.parse_args(argv)
     bad = 0
-    with tempfile.TemporaryDirectory(prefix="volstore-hotkeys-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="volstore-hotkeys-"))
+        server = stack.enter_context(seaweedfs_server()) if "s3" in args.kinds else None
+        bucket = server.create_bucket("hotkeys") if server is not None else ""
         for writers in args.writers:
             for kind in args.kinds:
                 where = Path(tmp) / f"{kind}-{writers}"
+                if server is not None and kind == "s3":
+                    _hotkeys.use_s3(where, server, bucket)
                 report = _hotkeys.run(
                     kind, where, processes=writers, keys=args.keys, increments=args.increments
                 )

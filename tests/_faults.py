@@ -33,12 +33,15 @@ def patch_os(
 
 
 def refuse_opens(monkeypatch: pytest.MonkeyPatch, module: ModuleType, suffix: str) -> None:
-    """Make ``module``'s link-safe opens of a path ending with ``suffix`` fail with EACCES.
+    """Make ``module``'s opens of a path ending with ``suffix`` fail with EACCES.
 
     Root reads any file whatever its mode: this makes the open fail as it
-    would for a user without permission.
+    would for a user without permission. Both ways the local backend opens a
+    file are covered: a whole path (``open_nofollow``) and a name in a folder
+    opened before (``os.open`` with ``dir_fd``, as a listing's batch read does).
     """
     real = module.open_nofollow
+    name = suffix.rpartition("/")[2]
 
     def refuse(path: str, flags: int) -> int:
         if str(path).endswith(suffix):
@@ -46,4 +49,10 @@ def refuse_opens(monkeypatch: pytest.MonkeyPatch, module: ModuleType, suffix: st
         result: int = real(path, flags)
         return result
 
+    def refuse_relative(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if kwargs.get("dir_fd") is not None and str(path) == name:
+            raise PermissionError(13, "Permission denied", path)
+        return os.open(path, flags, *args, **kwargs)
+
     monkeypatch.setattr(module, "open_nofollow", refuse)
+    patch_os(monkeypatch, module, open=refuse_relative)

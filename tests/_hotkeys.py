@@ -11,7 +11,9 @@ and nothing else (``phantom`` == 0).
 Kinds: ``local`` (one folder, every writer on it), ``mounted`` (an emulated
 Modal Volume, one container per process, background commits every 20 ms;
 threads share one container), ``remote`` (the same volume through the client
-API). A writer process is this file run as a script::
+API), ``s3`` (a prefix of a bucket on a real S3-compatible server: SeaweedFS;
+``use_s3`` first names the server, and every writer opens its own client). A
+writer process is this file run as a script::
 
     python tests/_hotkeys.py worker KIND DIR INDEX KEYS INCREMENTS START_AT OUT.json
 """
@@ -29,14 +31,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import volstore
 from volstore.modal import volume_store
 from volstore.testing import VolumeEmulator
 
+if TYPE_CHECKING:
+    from volstore.testing.seaweedfs import SeaweedFS
+
 USER = "stress"
 VOLUME = "hotkeys"
-KINDS = ("local", "mounted", "remote")
+KINDS = ("local", "mounted", "remote", "s3")
+S3_PLACE = "s3.json"  # in the run's folder: the bucket, prefix and server of an s3 run
 
 
 class HotCounter(volstore.Model, resource_type="hot-counters", version_field="version"):
@@ -70,6 +77,13 @@ class Report:
         )
 
 
+def use_s3(where: Path, server: SeaweedFS, bucket: str) -> None:
+    """Make the ``s3`` runs in ``where`` use a fresh prefix of ``bucket`` on ``server``."""
+    where.mkdir(parents=True, exist_ok=True)
+    url = f"s3://{bucket}/hotkeys-{where.name}-{time.time_ns()}"
+    (where / S3_PLACE).write_text(json.dumps({"url": url, "options": server.credentials()}))
+
+
 @contextmanager
 def open_store(
     kind: str, where: Path, *, interval: float | None = 0.02
@@ -77,6 +91,16 @@ def open_store(
     """A store of ``kind`` on the shared place ``where`` (one container, for ``mounted``)."""
     if kind == "local":
         yield volstore.Store(where / "store")
+        return
+    if kind == "s3":
+        from volstore.s3 import s3_store  # here: boto3 would slow the other kinds' writers
+
+        place = json.loads((where / S3_PLACE).read_text())
+        store = s3_store(place["url"], **place["options"])
+        try:
+            yield store
+        finally:
+            store.backend.close()
         return
     volume = VolumeEmulator(where / "emulator").Volume.from_name(VOLUME, create_if_missing=True)
     if kind == "remote":

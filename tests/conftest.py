@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import volstore
+from tests._seaweedfs import fresh_url, shared_server, stop_shared_server
+from volstore.testing.seaweedfs import SeaweedFS
 
 pytest_plugins = ["pytester"]  # volstore's own plugin comes through its entry point
 
@@ -53,3 +55,22 @@ def store(backend: volstore.Backend) -> volstore.Store:
 @pytest.fixture
 def local_store(tmp_path: Path) -> volstore.Store:
     return volstore.Store(volstore.LocalBackend(tmp_path / "store"))
+
+
+# -- a real S3-compatible server (SeaweedFS), one per session ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> SeaweedFS:
+    """The session's SeaweedFS server (started on first use, stopped at the session's end)."""
+    return shared_server()
+
+
+@pytest.fixture
+def s3_url(seaweedfs: SeaweedFS) -> str:
+    """``s3://bucket/prefix`` of the shared server, with a prefix no other test uses."""
+    return fresh_url()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_shared_server()

@@ -113,6 +113,7 @@ FACADE_USERS = {
     "volstore._store",
     "volstore.aio",  # the async facades, over the blocking ones
     "volstore.modal",
+    "volstore.s3",
     "volstore.testing",
 }
 
@@ -152,13 +153,14 @@ CONCRETE_BACKENDS = {
     "volstore.backends.modal_mounted",
     "volstore.backends.modal_remote",
     "volstore.backends.s3",
+    "volstore.backends._s3_client",
     "volstore.backends._fs",
 }
 
 
-def test_only_backends_modal_testing_and_the_store_name_a_concrete_backend() -> None:
+def test_only_backends_modal_s3_testing_and_the_store_name_a_concrete_backend() -> None:
     users = importers_of(CONCRETE_BACKENDS)
-    allowed = {"volstore", "volstore._store", "volstore.modal", "volstore.testing"}
+    allowed = {"volstore", "volstore._store", "volstore.modal", "volstore.s3", "volstore.testing"}
     below = {m for m in users if m.startswith("volstore.backends")}
     assert sorted(m for m in users - below if not _allowed(m, allowed)) == []
 
@@ -184,6 +186,35 @@ def test_the_library_never_imports_its_testing_kit() -> None:
     testing = {m for m in GRAPH if m == "volstore.testing" or m.startswith("volstore.testing.")}
     users = importers_of(testing) - testing
     assert sorted(users) == []
+
+
+def external_imports_of(path: Path) -> set[str]:
+    """The top-level names of the packages outside volstore that ``path`` imports, anywhere."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("client", "adapters"),
+    [
+        ("modal", {"volstore.modal"}),
+        ("boto3", {"volstore.backends._s3_client", "volstore.testing.seaweedfs"}),
+        ("botocore", {"volstore.backends._s3_client"}),
+    ],
+)
+def test_optional_clients_are_imported_by_their_adapter_only(
+    client: str, adapters: set[str]
+) -> None:
+    users = {
+        module_name(path) for path in PACKAGE.rglob("*.py") if client in external_imports_of(path)
+    }
+    assert users <= adapters, sorted(users - adapters)
+    assert users, f"no module imports {client}: is the test still looking at the right thing?"
 
 
 def test_no_module_is_too_big_to_read_whole() -> None:

@@ -6,27 +6,13 @@ entry whatever the volume holds (the speed claim itself is a benchmark ratio).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests._bench import smoke_json
 
 
 def test_emulator_benchmark_smoke(tmp_path: Path) -> None:
-    out = tmp_path / "emulator.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_emulator", "--smoke", "--json", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    data = json.loads(out.read_text())
+    data = smoke_json("bench_emulator", tmp_path / "emulator.json")
     assert set(data["ratios"]) >= {
         "commit_create.big/small",
         "commit_update.big/small",

@@ -7,32 +7,14 @@ only that every part ran and wrote the results it documents.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-pytest.importorskip("tinydb", reason="the benchmarks' peers need tinydb (the bench extra)")
-pytest.importorskip("matplotlib", reason="the benchmarks' plots need matplotlib (the bench extra)")
+from tests._bench import run_benchmark
 
 
 def test_smoke_mode_runs_every_part_and_writes_its_results(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_strategies", "--smoke", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a speed check
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_benchmark("bench_strategies", "--out", str(out), timeout=600)
 
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["mode"] == "smoke"

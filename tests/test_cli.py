@@ -1,8 +1,10 @@
-"""The ``volstore`` command line through typer's test runner, on a local folder and the emulator.
+"""The ``volstore`` command line through typer's test runner: a folder, the emulator, S3.
 
-Every command runs against both targets: a local folder (``--root``) and a
+Every command runs against three targets: a local folder (``--root``), a
 volume of the offline Modal emulator (``--emulator-root`` + ``--volume``, the
-remote backend). Data is seeded through the library.
+remote backend) and a prefix of a bucket on a real S3-compatible server
+(``--s3`` + ``--endpoint-url``, credentials from the environment as AWS users
+give them; SeaweedFS, see tests/_seaweedfs.py). Data is seeded through the library.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ typer_testing = pytest.importorskip("typer.testing")
 import volstore  # noqa: E402
 import volstore.modal  # noqa: E402
 from models import Event, Profile, Schedule  # noqa: E402
+from tests._seaweedfs import fresh_url  # noqa: E402
 from volstore import cli  # noqa: E402
 from volstore.testing import VolumeEmulator  # noqa: E402
+from volstore.testing.seaweedfs import SeaweedFS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime.now(timezone.utc)
@@ -93,7 +97,7 @@ def seed(store: volstore.Store) -> None:
         s.add(Event(id="old", user_id="ada", kind="login", timestamp=NOW - timedelta(days=40)))
 
 
-@pytest.fixture(params=["local", "emulator"])
+@pytest.fixture(params=["local", "emulator", "s3"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Target:
@@ -106,11 +110,19 @@ def target(
         root = tmp_path / "data"
         store = volstore.Store(root)
         args = ["--root", str(root)]
-    else:
+    elif request.param == "emulator":
         emulator = VolumeEmulator(tmp_path / "emulator")
         volume = emulator.Volume.from_name("data", create_if_missing=True)
         store = volstore.modal.volume_store(volume, mode="remote")
         args = ["--emulator-root", str(tmp_path / "emulator"), "--volume", "data"]
+    else:
+        server: SeaweedFS = request.getfixturevalue("seaweedfs")
+        for name, value in server.environ().items():
+            if name != "AWS_ENDPOINT_URL":  # given on the command line instead
+                monkeypatch.setenv(name, value)
+        url = fresh_url()
+        store = server.store(url)
+        args = ["--s3", url, "--endpoint-url", server.endpoint_url]
     seed(store)
     return Target(request.param, args, store, tmp_path)
 
@@ -496,6 +508,78 @@ def test_root_and_volume_together_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("--root", str(tmp_path), "--volume", "x", "ls")
     assert result.exit_code == 2
     assert "not both" in result.stderr
+
+
+# -- S3 ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_env(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SeaweedFS:
+    """The server's endpoint, region and keys in the AWS environment variables."""
+    for name in ("VOLSTORE_ROOT", "VOLSTORE_S3", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in seaweedfs.environ().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return seaweedfs
+
+
+def test_s3_from_the_environment_alone(s3_env: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = fresh_url()
+    seed(s3_env.store(url))
+    monkeypatch.setenv("VOLSTORE_S3", url)
+    result = invoke("--models", "models", "--verbose", "ls", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert f"store: {url} at {s3_env.endpoint_url}" in result.stderr
+    counts = {row["type"]: row["objects"] for row in json.loads(result.stdout)["types"]}
+    assert counts["schedules"] == 7
+
+
+def test_s3_with_another_store_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("--s3", "s3://bucket/app", "--root", str(tmp_path), "ls")
+    assert result.exit_code == 2
+    assert "one only" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["bucket/app", "s3://Bad_Bucket/app", "s3://bucket/a/../b"])
+def test_a_bad_s3_url_is_a_usage_error(s3_env: SeaweedFS, url: str) -> None:
+    result = invoke("--s3", url, "ls")
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_bucket_exit_3_in_one_line(s3_env: SeaweedFS) -> None:
+    result = invoke("--s3", "s3://no-such-bucket-here/app", "ls")
+    assert result.exit_code == 3
+    assert "no such bucket" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_wrong_s3_credentials_exit_3_in_one_line(
+    s3_env: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not the secret")
+    result = invoke("--s3", fresh_url(), "ls")
+    assert result.exit_code == 3
+    assert "the secret key does not match the access key" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_aws_profile_exit_3(s3_env: SeaweedFS) -> None:
+    result = invoke("--s3", fresh_url(), "--profile", "no-such-profile-here", "ls")
+    assert result.exit_code == 3
+    assert "no-such-profile-here" in result.stderr
+
+
+def test_boto3_missing_exit_3_with_the_install_hint(
+    s3_env: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import volstore.backends.s3
+
+    monkeypatch.setattr(volstore.backends.s3, "MISSING", ImportError("No module named 'boto3'"))
+    result = invoke("--s3", fresh_url(), "ls")
+    assert result.exit_code == 3
+    assert result.stderr == f"error: {volstore.backends.s3.INSTALL_HINT}\n"
 
 
 def test_help_and_version() -> None:

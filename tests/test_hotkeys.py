@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 
 from tests import _hotkeys
+from tests._seaweedfs import BUCKET
+
+
+def _place(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if kind == "s3":  # the session's SeaweedFS server, a fresh prefix
+        _hotkeys.use_s3(tmp_path, request.getfixturevalue("seaweedfs"), BUCKET)
 
 
 @pytest.mark.parametrize("kind", _hotkeys.KINDS)
-def test_four_processes_on_three_hot_keys_lose_nothing(kind: str, tmp_path: Path) -> None:
+def test_four_processes_on_three_hot_keys_lose_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _place(kind, tmp_path, request)
     report = _hotkeys.run(kind, tmp_path, processes=4, keys=3, increments=12)
     print("\n" + report.line())
     assert report.acknowledged == 4 * 12 - report.failed
@@ -23,8 +32,22 @@ def test_four_processes_on_three_hot_keys_lose_nothing(kind: str, tmp_path: Path
     assert report.conflicts > 0, "the writers did meet each other (the test tests something)"
 
 
-@pytest.mark.parametrize("kind", ["local", "mounted"])
-def test_eight_threads_on_one_store_lose_nothing(kind: str, tmp_path: Path) -> None:
+def test_eight_processes_on_s3_lose_nothing(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # Compare-and-swap by the server itself (If-Match), across processes with clients of their own.
+    _place("s3", tmp_path, request)
+    report = _hotkeys.run("s3", tmp_path, processes=8, keys=3, increments=6)
+    print("\n" + report.line())
+    assert report.failed == 0
+    assert (report.lost, report.phantom) == (0, 0)
+    assert report.stored == report.acknowledged == 8 * 6
+    assert report.conflicts > 0
+
+
+@pytest.mark.parametrize("kind", ["local", "mounted", "s3"])
+def test_eight_threads_on_one_store_lose_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _place(kind, tmp_path, request)
     report = _hotkeys.run_threads(kind, tmp_path, threads=8, keys=3, increments=10)
     print("\n" + report.line())
     assert report.failed == 0

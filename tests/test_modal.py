@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -246,6 +247,42 @@ def test_auto_picks_mounted_inside_a_container(
     assert volstore.modal.in_modal_container()
     backend = volstore.modal.volume_backend(volume, mount_path=tmp_path)
     assert isinstance(backend, MountedVolumeBackend)
+
+
+def test_auto_inside_a_container_without_a_mount_path_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, volume: EmulatedVolume
+) -> None:
+    """The client API works in a container too, but bypasses the mount: almost always a
+    forgotten mount_path. Modal guide, "Volumes": containers see the volume at its mount."""
+    monkeypatch.setenv("MODAL_IS_REMOTE", "1")
+    with pytest.raises(ValueError, match=r"needs mount_path=.*mode='remote'"):
+        volstore.modal.volume_store(volume)
+    assert isinstance(volstore.modal.volume_backend(volume, mode="remote"), RemoteVolumeBackend)
+
+
+def test_store_from_name_asks_for_the_volume_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """modal.Volume.from_name(name, *, environment_name, create_if_missing, version): the docs
+    recommend v2 volumes; store_from_name passes version= through (and leaves it out when
+    not given, so modal's default applies)."""
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    class Volume:
+        name = "data"
+
+        @staticmethod
+        def from_name(name: str, **options: object) -> Volume:
+            calls.append((name, options))
+            return Volume()
+
+    fake = types.SimpleNamespace(Volume=Volume, is_local=lambda: True)
+    monkeypatch.setattr(volstore.modal, "_import_modal", lambda: fake)
+    monkeypatch.delenv("MODAL_IS_REMOTE", raising=False)
+    volstore.modal.store_from_name("data", create_if_missing=True, version=2)
+    volstore.modal.store_from_name("data")
+    assert calls == [
+        ("data", {"environment_name": None, "create_if_missing": True, "version": 2}),
+        ("data", {"environment_name": None, "create_if_missing": False}),
+    ]
 
 
 def test_auto_picks_remote_outside_a_container(

@@ -310,6 +310,43 @@ def enter(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any
         exit_(None, None, None)
 
 
+_DECODE_INLINE = 1024 * 1024
+
+
+def decoded(decode: Callable[..., T], data: bytes, *args: Any) -> T:
+    """``decode(data, *args)``: inline, or for a payload over 1 MiB ``offload``-ed (a big
+    decode on the loop would stall it for many milliseconds)."""
+    if len(data) <= _DECODE_INLINE:
+        return decode(data, *args)
+    return offload(decode, data, *args)
+
+
+# Objects marked in this task (a contextvar: per thread for blocking code, per task
+# in asyncio). The engine marks itself while an ``async with`` session of it is
+# open: many tasks share the loop's thread, so a per-thread count cannot say.
+_TASK_MARKS: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
+    "volstore_task_marks", default=()
+)
+
+
+def mark_task(obj: object) -> None:
+    """Mark ``obj`` in the current task (or thread); marks nest."""
+    _TASK_MARKS.set((*_TASK_MARKS.get(), id(obj)))
+
+
+def unmark_task(obj: object) -> None:
+    """Remove one mark of ``obj`` from the current task (none there: nothing happens)."""
+    marks = list(_TASK_MARKS.get())
+    if id(obj) in marks:
+        marks.remove(id(obj))
+        _TASK_MARKS.set(tuple(marks))
+
+
+def task_marked(obj: object) -> bool:
+    """Whether ``obj`` is marked in the current task (or thread)."""
+    return id(obj) in _TASK_MARKS.get()
+
+
 def pause(seconds: float) -> None:
     """Wait ``seconds``: ``asyncio.sleep`` inside an awaited call, ``time.sleep`` elsewhere."""
     if in_greenlet():
@@ -323,11 +360,15 @@ __all__ = [
     "AsyncUnavailableError",
     "await_only",
     "call",
+    "decoded",
     "enter",
     "in_greenlet",
     "iterate",
+    "mark_task",
     "offload",
     "pause",
     "require_greenlet",
     "run_sync",
+    "task_marked",
+    "unmark_task",
 ]

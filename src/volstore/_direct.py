@@ -7,12 +7,12 @@ tracker, flushed and committed at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._engine import Engine, ReloadArg
-from ._errors import SessionError
+from ._errors import CorruptObjectError, SessionError
 from ._model import ModelSpec
 from ._tracker import Tracker
 
@@ -58,11 +58,13 @@ class Direct:
         return obj
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        if path is None:
-            return None
-        return self.engine.read_object(spec, path, object_id, user_id)  # None: removed since
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]:
+        paths = [(object_id, path) for object_id, path in items if path is not None]
+        if len(paths) == len(items):
+            return self.engine.read_objects(spec, user_id, paths)
+        found = iter(self.engine.read_objects(spec, user_id, paths))
+        return [None if path is None else next(found) for _, path in items]
 
     def _commit(self, tracker: Tracker) -> None:
         if tracker.flush():

@@ -23,13 +23,12 @@ import errno
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
-from ._bridge import offload
+from ._bridge import decoded, task_marked
 from ._errors import (
     BackendError,
     CommitError,
@@ -58,11 +57,6 @@ DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
 """The default limit on an object's size, for writes and reads alike (64 MiB)."""
 
 _MARKER_LIMIT = 64 * 1024
-_DECODE_INLINE = 1024 * 1024  # larger payloads are decoded off the loop in an awaited call
-
-# Engines with an ``async with`` session open in this task (the async API's
-# counterpart of the per-thread count: many tasks share the loop's thread).
-_TASK_SESSIONS: ContextVar[tuple[int, ...]] = ContextVar("volstore_task_sessions", default=())
 
 
 @dataclass(frozen=True)
@@ -228,19 +222,9 @@ class Engine:
     def session_closed(self) -> None:
         self._local.open = max(0, getattr(self._local, "open", 0) - 1)
 
-    def task_session_opened(self) -> None:
-        """Note that an ``async with store.session()`` block began in this task (context)."""
-        _TASK_SESSIONS.set((*_TASK_SESSIONS.get(), id(self)))
-
-    def task_session_closed(self) -> None:
-        opened = list(_TASK_SESSIONS.get())
-        if id(self) in opened:
-            opened.remove(id(self))
-            _TASK_SESSIONS.set(tuple(opened))
-
     def in_session(self) -> bool:
         """Whether a session block of this engine is open on this thread (or in this task)."""
-        return getattr(self._local, "open", 0) > 0 or id(self) in _TASK_SESSIONS.get()
+        return getattr(self._local, "open", 0) > 0 or task_marked(self)
 
     # -- the layout marker ---------------------------------------------------------------
 
@@ -333,6 +317,65 @@ class Engine:
         stats.bytes_read += len(data)
         return data
 
+    def read_batch(self, paths: Sequence[str]) -> list[bytes | CorruptObjectError | None]:
+        """The bytes of each path (None: nothing there), in order, in one backend call.
+
+        What stands at a path and is not an object file is a CorruptObjectError
+        in its place (returned, not raised: one bad file does not hide the
+        others); a failure of the storage raises BackendError.
+        """
+        if not self._layout_checked:
+            self.check_layout()
+        stats = self.stats
+        stats.reads += len(paths)
+        limit = self.max_object_bytes
+        takes_limit = self._read_takes_limit
+        try:
+            found = self.backend.read_batch(paths, limit=limit if takes_limit else None)
+        except self._errors as exc:
+            self._fail(exc, "reading", paths[0] if len(paths) == 1 else None, reading=True)
+        results: list[bytes | CorruptObjectError | None] = []
+        for path, item in zip(paths, found, strict=True):
+            if isinstance(item, OSError):
+                reason = _unreadable(item, True)
+                if reason is None:
+                    self._fail(item, "reading", path, reading=True)
+                results.append(CorruptObjectError(path, reason))
+                continue
+            if item is not None:
+                if limit is not None and not takes_limit and len(item) > limit:
+                    results.append(
+                        CorruptObjectError(
+                            path,
+                            _unreadable(FileTooLargeError(path, len(item), limit), True)
+                            or "too large",
+                        )
+                    )
+                    continue
+                stats.bytes_read += len(item)
+            results.append(item)
+        return results
+
+    def read_objects(
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects at ``(object_id, path)`` of one user, checked as ``decode`` does.
+
+        Each result is the object, None (nothing there), or the
+        CorruptObjectError of that file (returned, not raised).
+        """
+        datas = self.read_batch([path for _, path in items])
+        results: list[Any | CorruptObjectError | None] = []
+        for (object_id, path), data in zip(items, datas, strict=True):
+            if data is None or isinstance(data, CorruptObjectError):
+                results.append(data)
+                continue
+            try:
+                results.append(self.decode(spec, path, data, object_id, user_id))
+            except CorruptObjectError as exc:
+                results.append(exc)
+        return results
+
     def read_object(self, spec: ModelSpec, path: str, object_id: str, user_id: str) -> Any | None:
         """The object stored at ``path``, checked as ``decode`` does; None when absent.
 
@@ -343,9 +386,7 @@ class Engine:
             return None
         if path.endswith(spec.extension):
             try:
-                obj = (
-                    spec.decode(data) if len(data) <= _DECODE_INLINE else offload(spec.decode, data)
-                )
+                obj = decoded(spec.decode, data)
             except SchemaVersionError as exc:
                 raise SchemaVersionError(exc.found, exc.known, path) from None
             except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -459,6 +500,9 @@ class Engine:
                 error.unapplied = tuple(deletes)
                 raise error from exc
         self._marker_pending = False
+        # Whether this thread's last writes are published already (a volume's
+        # compare-and-swap commits): its session's commit then has nothing to do.
+        self._local.published = bool(expected) and backend.commits_conditional_writes
         stats = self.stats
         stats.writes += len(writes)
         stats.bytes_written += sum(map(len, writes.values()))
@@ -466,7 +510,16 @@ class Engine:
         return tokens
 
     def commit(self) -> None:
-        """Commit the backend. Raises CommitError if it fails."""
+        """Commit the backend. Raises CommitError if it fails.
+
+        When this thread's last flush was a compare-and-swap that the backend
+        committed itself (a volume), there is nothing left to publish: the
+        commit is counted, and no second round trip is made.
+        """
+        if getattr(self._local, "published", False):
+            self._local.published = False
+            self.stats.commits += 1
+            return
         try:
             self.backend.commit()
         except self._errors as exc:
@@ -508,6 +561,7 @@ class Engine:
     def delete_tree(self, prefix: str) -> int:
         """Remove a folder and everything below it (counted as deletes); return the files."""
         self.check_layout()
+        self._local.published = False
         try:
             count = self.backend.delete_tree(prefix)
         except self._errors as exc:
@@ -526,6 +580,7 @@ class Engine:
     def move(self, source: str, target: str) -> None:
         """Move a file (never over an existing one); FileExistsError when ``target`` exists."""
         self.check_layout()
+        self._local.published = False
         try:
             self.backend.move(source, target)
         except FileExistsError:
@@ -579,10 +634,7 @@ class Engine:
             dot = path.rfind(".")
             codec = spec.read_codecs.get(path[dot:]) if dot >= 0 else None
         try:
-            if len(data) <= _DECODE_INLINE:
-                obj = spec.decode(data, codec)
-            else:
-                obj = offload(spec.decode, data, codec)
+            obj = decoded(spec.decode, data, codec)
         except SchemaVersionError as exc:
             raise SchemaVersionError(exc.found, exc.known, path) from None
         except (ValueError, TypeError, KeyError, RecursionError) as exc:

@@ -139,6 +139,11 @@ class Layout:
     @staticmethod
     def object_id_of(spec: ModelSpec, name: str) -> str | None:
         """The id of an object file name (``<id><ext>`` in a format the model reads), else None."""
+        extension = spec.extension
+        if name.endswith(extension):  # the usual case first: the model's own format
+            object_id = name[: -len(extension)]
+            if object_id in VALID_IDS:
+                return object_id
         for extension in spec.read_codecs:
             if name.endswith(extension) and len(name) > len(extension):
                 object_id = name[: -len(extension)]

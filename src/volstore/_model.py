@@ -85,6 +85,11 @@ class ModelSpec:
         return TypeAdapter(self.cls)
 
     @functools.cached_property
+    def flat(self) -> bool:
+        """Whether objects live in one folder per user (no time buckets)."""
+        return self.time_field is None
+
+    @functools.cached_property
     def extension(self) -> str:
         """The file extension of the model's codec (``.json``)."""
         return self.codec.extension

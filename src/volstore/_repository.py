@@ -30,6 +30,7 @@ from ._errors import (
 from ._tracker import Tracker, UnitOfWork
 
 M = TypeVar("M")
+_CHUNK = 64  # files read per backend call when a user's objects are listed
 OnError = Literal["raise", "skip"] | Callable[[CorruptObjectError], None]
 """What ``list`` does with a stored file that does not parse: raise, skip, or call a function."""
 
@@ -219,9 +220,10 @@ class Repository(Generic[M]):
         reload: ReloadArg = None,
         on_error: OnError = "raise",
     ) -> Iterator[M]:
-        """Lazily yield one user's objects in id order; each is read when it is reached.
+        """Lazily yield one user's objects in id order, read as iteration reaches them.
 
-        The folder is listed once, when iteration starts. An object deleted by
+        The folder is listed once, when iteration starts; files are then read
+        in chunks that grow from one (the first object alone) to 64. An object deleted by
         someone else meanwhile is skipped. See ``list`` for ``on_error``.
         """
         check_limit(limit)
@@ -238,15 +240,23 @@ class Repository(Generic[M]):
         folder = self.engine.layout.user_folder(self.spec, user_id)
         read = self._uow.read_listed
         spec = self.spec
-        for object_id in ids:
-            name = names.get(object_id)
-            try:
-                obj = read(spec, user_id, object_id, None if name is None else f"{folder}/{name}")
-            except CorruptObjectError as exc:
-                handle_corrupt(on_error, exc)
-                continue
-            if obj is not None:
-                yield obj
+        # Chunks of files per backend call (one folder open, not one path walk per
+        # file), growing from one (the first object costs one read) to _CHUNK;
+        # nothing is held open between chunks, so a lazy iteration never keeps a
+        # reload waiting.
+        start, size = 0, 1
+        while start < len(ids):
+            chunk = ids[start : start + size]
+            start += size
+            size = min(size * 4, _CHUNK)
+            items = [
+                (i, None if (name := names.get(i)) is None else f"{folder}/{name}") for i in chunk
+            ]
+            for obj in read(spec, user_id, items):
+                if isinstance(obj, CorruptObjectError):
+                    handle_corrupt(on_error, obj)
+                elif obj is not None:
+                    yield obj
 
     def list(
         self,
@@ -348,10 +358,11 @@ class Repository(Generic[M]):
         """Read, change and write one object; on a conflict, read again and retry.
 
         ``change(obj)`` changes the object in place (or returns a replacement).
-        Each attempt reads the latest committed state and writes with a
-        compare-and-swap (versioned models), in its own commit; after a
-        StaleObjectError it waits a little (exponential backoff with jitter)
-        and starts again, up to ``retries`` times. ``create()`` makes the
+        Each attempt reads the object (the first by the store's reload policy,
+        retries after a reload) and writes it with a compare-and-swap
+        (versioned models), in its own commit; after a StaleObjectError it
+        waits a little (exponential backoff with jitter) and starts again, up
+        to ``retries`` times. ``create()`` makes the
         object when none is stored. Returns the object as written.
 
         ``change`` may run more than once: keep it free of side effects. For
@@ -371,7 +382,9 @@ class Repository(Generic[M]):
         delay = 0.005
         for attempt in builtins.range(retries + 1):
             tracker = Tracker(engine)
-            obj: M | None = tracker.get(self.spec, user_id, object_id, at, True)
+            # A retry reloads: the conflict said the view is older than the store.
+            reload: ReloadArg = True if attempt else None
+            obj: M | None = tracker.get(self.spec, user_id, object_id, at, reload)
             if obj is None:
                 if create is None:
                     raise ObjectNotFoundError(self.spec.resource_type, user_id, object_id)

@@ -15,13 +15,13 @@ Repositories take either; neither knows repositories.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from ._bridge import offload
 from ._engine import Engine, ReloadArg, Stats
-from ._errors import ConflictError, SessionError, StaleObjectError
+from ._errors import ConflictError, CorruptObjectError, SessionError, StaleObjectError
 from ._model import ModelSpec
 from ._owners import check_owners
 from .backends._claims import ClaimConflictError
@@ -90,8 +90,8 @@ class UnitOfWork(Protocol):
     ) -> Any | None: ...
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None: ...
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]: ...
 
     def add(self, obj: Any) -> Any: ...
 
@@ -257,26 +257,55 @@ class Tracker:
         return obj
 
     def read_listed(
-        self, spec: ModelSpec, user_id: str, object_id: str, path: str | None
-    ) -> Any | None:
-        """The object of a listed file (``path``; None: only pending here), through the map.
+        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
+    ) -> list[Any | CorruptObjectError | None]:
+        """The objects of listed files, through the identity map, in order.
 
-        Returns None when it is deleted here or was removed since the listing.
+        ``items`` are ``(object_id, path)`` (path None: the id is only pending
+        here). Each result is the object, None (deleted here, or removed since
+        the listing), or the CorruptObjectError of its file (not raised).
+        Objects read are adopted into the identity map.
         """
-        tracked = self._tracked.get((spec.resource_type, user_id, object_id))
-        if tracked is not None:
-            return None if tracked.state is _State.DELETED else tracked.obj
-        if path is None:
-            return None
-        found = read_object(self.engine, spec, path)
-        if found is None:
-            return None
-        obj = self.engine.decode(spec, path, found[0], object_id, user_id)
-        home = path
-        if not path.endswith(spec.extension):
-            home = self.engine.layout.object_path(spec, user_id, object_id)
-        self.adopt(spec, obj, home, path, found[0], found[1])
-        return obj
+        engine = self.engine
+        results: list[Any | CorruptObjectError | None] = [None] * len(items)
+        to_read: list[tuple[int, str, str]] = []  # (position, id, path)
+        for index, (object_id, path) in enumerate(items):
+            tracked = self._tracked.get((spec.resource_type, user_id, object_id))
+            if tracked is not None:
+                results[index] = None if tracked.state is _State.DELETED else tracked.obj
+            elif path is not None:
+                to_read.append((index, object_id, path))
+        if not to_read:
+            return results
+        if spec.version_field is None:
+            datas = engine.read_batch([path for _, _, path in to_read])
+            found: list[tuple[bytes, str | None] | CorruptObjectError | None] = [
+                data if data is None or isinstance(data, CorruptObjectError) else (data, None)
+                for data in datas
+            ]
+        else:  # a versioned object's token comes with its bytes
+            found = []
+            for _, _, path in to_read:
+                try:
+                    found.append(read_object(engine, spec, path))
+                except CorruptObjectError as exc:
+                    found.append(exc)
+        for (index, object_id, path), item in zip(to_read, found, strict=True):
+            if item is None or isinstance(item, CorruptObjectError):
+                results[index] = item
+                continue
+            data, token = item
+            try:
+                obj = engine.decode(spec, path, data, object_id, user_id)
+            except CorruptObjectError as exc:
+                results[index] = exc
+                continue
+            home = path
+            if not path.endswith(spec.extension):
+                home = engine.layout.object_path(spec, user_id, object_id)
+            self.adopt(spec, obj, home, path, data, token)
+            results[index] = obj
+        return results
 
     def adopt(
         self,
@@ -365,9 +394,13 @@ class Tracker:
         plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
-        if plan.blind:
-            check_owners(self.engine, plan.blind)
-        self._apply(plan)
+        try:
+            if plan.blind_paths:
+                check_owners(self.engine, plan.blind())
+            self._apply(plan)
+        except BaseException:
+            plan.undo_versions(plan.bumped)  # the objects keep the versions they had
+            raise
         stats = self.stats
         stats.writes += len(plan.writes)
         stats.deletes += len(plan.deletes)
@@ -386,15 +419,11 @@ class Tracker:
         # Compare-and-swap: the stored state of each versioned object must still
         # be the one this unit of work read (or none, for a create). The backend
         # compares against the latest committed state (a volume reloads for it).
-        bumped = plan.prepare_versions()
+        plan.prepare_versions()
         try:
             tokens = engine.apply(plan.writes, sorted(plan.deletes), plan.expected)
         except ConflictError as exc:
-            plan.undo_versions(bumped)
             raise plan.stale(exc) from None
-        except BaseException:
-            plan.undo_versions(bumped)
-            raise
         plan.record_versions(tokens)
 
 
@@ -406,31 +435,59 @@ class _Plan:
         self.tracked = tracked
         self.writes: dict[str, bytes] = {}
         self.deletes: set[str] = set()
-        self.written: dict[Key, tuple[_Tracked, str]] = {}
+        # The objects written and their paths, side by side (two lists, not a
+        # tuple per object: a session of 100,000 objects should not pay for them).
+        self.written: list[_Tracked] = []
+        self.written_paths: list[str] = []
         self.versioned: list[tuple[_Tracked, str]] = []  # (tracked, path whose state to check)
         self.expected: dict[str, str | None] = {}
-        # (spec, path, owner) of the files written or deleted without having been
-        # read here: their owner is checked before the flush (see _owners).
-        self.blind: list[tuple[ModelSpec, str, str]] = []
+        # The files written or deleted without having been read here (objects,
+        # paths, owners): their owner is checked before the flush (see _owners).
+        self.blind_specs: list[ModelSpec] = []
+        self.blind_paths: list[str] = []
+        self.blind_owners: list[str] = []
         self.rekey = False  # whether the identity map must be rebuilt after the flush
-        self._build()
+        self.bumped: list[tuple[_Tracked, int]] = []  # (tracked, old version): to undo
+        try:
+            self._build()
+        except BaseException:
+            self.undo_versions(self.bumped)
+            raise
 
     def _build(self) -> None:
         engine = self.engine
         layout = engine.layout
         encode = engine.encode
-        writes, deletes, written = self.writes, self.deletes, self.written
-        deleted, new = _State.DELETED, _State.NEW
+        writes, deletes = self.writes, self.deletes
+        written, written_paths = self.written, self.written_paths
+        blind_specs, blind_paths, blind_owners = (
+            self.blind_specs,
+            self.blind_paths,
+            self.blind_owners,
+        )
+        deleted, new, loaded = _State.DELETED, _State.NEW, _State.LOADED
         for key, tracked in self.tracked.items():
             spec = tracked.spec
             state = tracked.state
+            if state is loaded and spec.flat:
+                # The hot path of a commit after reads: unchanged if the key fields
+                # and the bytes are; one encode per loaded object, nothing else.
+                obj = tracked.obj
+                if (
+                    getattr(obj, spec.id_field) == key[2]
+                    and getattr(obj, spec.owner_field) == key[1]
+                    and encode(spec, obj) == tracked.raw
+                ):
+                    continue
             if state is deleted:
                 deletes.add(tracked.path)
                 deletes.update(layout.legacy_paths(spec, tracked.path))
                 if tracked.stored_path is not None:
                     deletes.add(tracked.stored_path)
                 else:
-                    self.blind.append((spec, tracked.path, key[1]))
+                    blind_specs.append(spec)
+                    blind_paths.append(tracked.path)
+                    blind_owners.append(key[1])
                 if spec.version_field is not None and tracked.expected is not None:
                     self.versioned.append((tracked, tracked.stored_path or tracked.path))
                 self.rekey = True  # deleted entries leave the identity map
@@ -473,22 +530,37 @@ class _Plan:
                     f"two objects in this session would both be written to {path}; "
                     "was a key field changed in place?"
                 )
+            if spec.version_field is not None and raw is None:
+                # Never read here, so nothing to compare with: bump the version now
+                # and encode once (prepare_versions bumps the others after their
+                # dirty check). Undone if the flush fails.
+                old = tracked.expected or 0
+                setattr(obj, spec.version_field, old + 1)
+                self.bumped.append((tracked, old))
+                data = encode(spec, obj)
             writes[path] = data
-            written[key] = (tracked, path)
-            if tracked.raw is None:
-                self.blind.append((spec, path, key[1]))
+            written.append(tracked)
+            written_paths.append(path)
+            if raw is None:
+                blind_specs.append(spec)
+                blind_paths.append(path)
+                blind_owners.append(key[1])
             if spec.version_field is not None:
                 self.versioned.append((tracked, tracked.stored_path or path))
             if tracked.stored_path is not None and tracked.stored_path != path:
                 deletes.add(tracked.stored_path)  # the object moved (a key field changed)
         deletes.difference_update(writes)
 
+    def blind(self) -> Iterator[tuple[ModelSpec, str, str]]:
+        """``(spec, path, owner)`` of each file written or deleted without being read here."""
+        return zip(self.blind_specs, self.blind_paths, self.blind_owners, strict=True)
+
     # -- versions -------------------------------------------------------------------------
 
-    def prepare_versions(self) -> list[tuple[_Tracked, int]]:
+    def prepare_versions(self) -> None:
         """Fill ``expected`` and bump the version of every versioned object written.
 
-        Returns (tracked, old version) of each object bumped, so a failed
+        Each bump is recorded in ``bumped`` (tracked, old version), so a failed
         write can undo it. Raises StaleObjectError at once for an object given
         (not read) with a version the store does not hold.
         """
@@ -508,17 +580,16 @@ class _Plan:
                     raise StaleObjectError(check_path, expected, stored)
                 token = None if found is None else found[1]
             self.expected[check_path] = token if expected > 0 else None
-        bumped: list[tuple[_Tracked, int]] = []
-        for key, (tracked, path) in self.written.items():
+        bumped = self.bumped
+        done = {id(tracked) for tracked, _ in bumped}
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             spec = tracked.spec
-            if spec.version_field is None:
+            if spec.version_field is None or id(tracked) in done:
                 continue
             old = tracked.expected or 0
             setattr(tracked.obj, spec.version_field, old + 1)
             bumped.append((tracked, old))
             self.writes[path] = engine.encode(spec, tracked.obj)
-            self.written[key] = (tracked, path)
-        return bumped
 
     @staticmethod
     def undo_versions(bumped: list[tuple[_Tracked, int]]) -> None:
@@ -526,7 +597,7 @@ class _Plan:
             setattr(tracked.obj, tracked.spec.version_field or "", version)
 
     def record_versions(self, tokens: dict[str, str]) -> None:
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             if tracked.spec.version_field is not None:
                 tracked.expected = version_of(tracked.spec, tracked.obj)
                 tracked.token = tokens.get(path)
@@ -553,7 +624,7 @@ class _Plan:
         """Everything written is now 'loaded' at its path."""
         loaded = _State.LOADED
         writes = self.writes
-        for tracked, path in self.written.values():
+        for tracked, path in zip(self.written, self.written_paths, strict=True):
             tracked.state = loaded
             tracked.path = tracked.stored_path = path
             tracked.raw = writes[path]
@@ -561,11 +632,12 @@ class _Plan:
     def settled(self) -> dict[Key, _Tracked]:
         """The identity map after a flush that deleted or moved objects."""
         settled: dict[Key, _Tracked] = {}
+        paths = {id(t): path for t, path in zip(self.written, self.written_paths, strict=True)}
         for key, tracked in self.tracked.items():
             if tracked.state is _State.DELETED:
                 continue
-            if key in self.written:
-                _, path = self.written[key]
+            path = paths.get(id(tracked))
+            if path is not None:
                 tracked.state = _State.LOADED
                 tracked.path = tracked.stored_path = path
                 tracked.raw = self.writes[path]

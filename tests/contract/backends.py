@@ -11,6 +11,8 @@ and returns a fresh backend. Six configurations:
 - ``mounted-refresh``: the same with ``commit_refreshes=True`` (commit also brings in
   other containers' commits): volstore must be correct either way.
 - ``remote``: RemoteVolumeBackend through the emulated client API.
+- ``s3``: S3Backend on a fresh prefix of the session's SeaweedFS server (a real
+  S3-compatible server; see tests/_seaweedfs.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import volstore
+from tests._seaweedfs import fresh_backend
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.backends.modal_remote import RemoteVolumeBackend
 from volstore.modal import volume_claims
@@ -55,6 +58,12 @@ def remote(tmp: Path, stack: ExitStack) -> volstore.Backend:
     return RemoteVolumeBackend(volume, claims=volume_claims(volume))
 
 
+def s3(tmp: Path, stack: ExitStack) -> volstore.Backend:
+    backend = fresh_backend()
+    stack.callback(backend.close)
+    return backend
+
+
 FACTORIES: dict[str, Factory] = {
     "memory": memory,
     "local": local,
@@ -62,4 +71,5 @@ FACTORIES: dict[str, Factory] = {
     "mounted-bg": _mounted(background_commits=True),
     "mounted-refresh": _mounted(background_commits=True, commit_refreshes=True),
     "remote": remote,
+    "s3": s3,
 }

@@ -135,6 +135,7 @@ _STATEFUL_SETTINGS = {
     "mounted-bg": 10,
     "mounted-refresh": 10,
     "remote": 15,
+    "s3": 15,
 }
 
 for _name, _examples in _STATEFUL_SETTINGS.items():

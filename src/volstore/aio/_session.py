@@ -22,7 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from .._bridge import run_sync
+from .._bridge import mark_task, run_sync, unmark_task
 from .._engine import Engine, ReloadArg, Stats
 from .._errors import SessionError
 from .._events import bucketed
@@ -84,7 +84,7 @@ class AsyncSession:
         self._session._check_open()
         if not self._entered:
             self._entered = True
-            self._engine.task_session_opened()
+            mark_task(self._engine)  # a store's write in this task is refused meanwhile
         return self
 
     async def __aexit__(
@@ -107,7 +107,7 @@ class AsyncSession:
         self._session.close()
         if self._entered:
             self._entered = False
-            self._engine.task_session_closed()
+            unmark_task(self._engine)
 
     # -- objects: memory only ---------------------------------------------------------------
 

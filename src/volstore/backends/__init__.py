@@ -1,6 +1,7 @@
 """Storage backends: the contract and its implementations.
 
-The Modal backends live in ``volstore.modal`` so that ``modal`` is imported only there.
+The Modal backends are reached through ``volstore.modal`` and the S3 backend through
+``volstore.s3``, so that ``modal`` and ``boto3`` are imported only when they are used.
 """
 
 from ._base import (

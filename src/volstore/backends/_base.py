@@ -44,10 +44,10 @@ a third-party backend passes the suite by subclassing them (see docs/testing.md)
 from __future__ import annotations
 
 import abc
+import builtins
 import errno
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar, Literal
 
 from .._errors import ConflictError
@@ -55,7 +55,6 @@ from .._errors import ConflictError
 EntryKind = Literal["file", "dir", "symlink", "other"]
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
     """One entry of a folder listing.
 
@@ -64,18 +63,42 @@ class Entry:
     (seconds since the epoch), when the listing was asked for details (None
     otherwise, and for folders); ``kind`` what it is: a regular ``"file"``, a
     ``"dir"``, a ``"symlink"`` (never followed), or ``"other"`` (a FIFO, a
-    socket, a device: never opened).
+    socket, a device: never opened). Without ``kind``, it follows ``is_dir``.
     """
 
-    name: str
-    is_dir: bool
-    size: int | None = None
-    kind: EntryKind = "file"
-    mtime: float | None = None
+    # A plain class with slots: a listing makes one per entry, so it is cheap to make.
+    __slots__ = ("is_dir", "kind", "mtime", "name", "size")
 
-    def __post_init__(self) -> None:
-        if self.is_dir and self.kind == "file":
-            object.__setattr__(self, "kind", "dir")
+    def __init__(
+        self,
+        name: str,
+        is_dir: bool,
+        size: int | None = None,
+        kind: EntryKind | None = None,
+        mtime: float | None = None,
+    ) -> None:
+        self.name = name
+        self.is_dir = is_dir
+        self.size = size
+        self.kind: EntryKind = kind if kind is not None else ("dir" if is_dir else "file")
+        self.mtime = mtime
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.name, self.is_dir, self.size, self.kind, self.mtime)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        details = "".join(
+            f", {name}={value!r}"
+            for name, value in (("size", self.size), ("mtime", self.mtime))
+            if value is not None
+        )
+        return f"Entry({self.name!r}, is_dir={self.is_dir}, kind={self.kind!r}{details})"
 
 
 TEMP_SUFFIX = ".vstmp"
@@ -108,6 +131,11 @@ class Backend(abc.ABC):
     may_hold_temporary_files: ClassVar[bool] = True
     """Whether listings may show temporary files of unfinished writes (False: writes
     never leave any, as in memory)."""
+
+    commits_conditional_writes: ClassVar[bool] = False
+    """Whether ``apply_conditional`` commits what it wrote (a volume's compare-and-swap
+    must publish before it lets the next writer in): a commit right after has
+    nothing left to do."""
 
     awaits_io: ClassVar[bool] = False
     """Whether every call this backend makes to its storage can be awaited.
@@ -166,6 +194,35 @@ class Backend(abc.ABC):
         ``details`` each file's ``size`` and ``mtime`` are filled in (where the
         storage keeps a time). Order is unspecified.
         """
+
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        """The content of each file of ``paths``, in order: a listing read whole.
+
+        Each item is the bytes, None when no file is there, or the OSError
+        ``read`` would have raised for that path (a folder, a link, a FIFO, a
+        file over ``limit``): one bad file does not stop the others. A failure
+        of the storage itself is raised. The default reads one path at a
+        time; the local backend opens each folder once. Never keeps anything
+        open after it returns.
+        """
+        results: builtins.list[bytes | OSError | None] = []
+        for path in paths:
+            try:
+                results.append(self.read(path) if limit is None else self.read(path, limit=limit))
+            except FileNotFoundError:
+                results.append(None)
+            except (
+                IsADirectoryError,
+                NotADirectoryError,
+                NotRegularFileError,
+                SymlinkError,
+            ) as exc:
+                results.append(exc)
+            except FileTooLargeError as exc:
+                results.append(exc)
+        return results
 
     def commit(self) -> None:
         """Make everything written so far durable and visible to other readers.

@@ -22,7 +22,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .._errors import BackendError
@@ -34,6 +34,7 @@ from ._base import (
     EntryKind,
     FileTooLargeError,
     NotRegularFileError,
+    SymlinkError,
     check_expected,
     content_token,
     is_temporary_name,
@@ -151,6 +152,63 @@ class LocalBackend(Backend):
             return _read_fd(fd, path, limit)
         finally:
             os.close(fd)
+
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        """Each file of ``paths``: one link-safe open per folder, then the names in it.
+
+        A name is opened relative to its folder's descriptor with O_NOFOLLOW
+        (the folder itself was reached without following a link): no link is
+        followed, and no path is walked again per file.
+        """
+        results: builtins.list[bytes | OSError | None] = [None] * len(paths)
+        by_folder: dict[str, builtins.list[tuple[int, str]]] = {}
+        for index, path in enumerate(paths):
+            check_relative_path(path)
+            folder, _, name = path.rpartition("/")
+            by_folder.setdefault(folder, []).append((index, name))
+        flags = READ_FLAGS | O_NOFOLLOW
+        for folder, items in by_folder.items():
+            try:
+                dir_fd = self._open_folder(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # nothing stored there: every item stays None
+            try:
+                for index, name in items:
+                    path = f"{folder}/{name}" if folder else name
+                    try:
+                        fd = os.open(name, flags, dir_fd=dir_fd)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        if exc.errno == errno.ELOOP:
+                            results[index] = SymlinkError(path)
+                            continue
+                        if isinstance(exc, (NotADirectoryError, PermissionError)):
+                            results[index] = exc
+                            continue
+                        raise
+                    try:
+                        info = os.fstat(fd)
+                        size = info.st_size
+                        if (
+                            info.st_mode & 0o170000 == 0o100000
+                            and size
+                            and (limit is None or size <= limit)
+                        ):
+                            data = os.read(fd, size + 1)
+                            if len(data) == size:
+                                results[index] = data
+                                continue
+                        results[index] = _read_fd(fd, path, limit)
+                    except (IsADirectoryError, NotRegularFileError, FileTooLargeError) as exc:
+                        results[index] = exc
+                    finally:
+                        os.close(fd)
+            finally:
+                os.close(dir_fd)
+        return results
 
     def exists(self, path: str) -> bool:
         try:

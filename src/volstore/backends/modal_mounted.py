@@ -28,9 +28,10 @@ This module does not import ``modal``: any object with ``commit()`` and
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import ClassVar, Protocol
@@ -172,6 +173,7 @@ class MountedVolumeBackend(LocalBackend):
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    commits_conditional_writes = True
     # A temporary file may come from another container (published by its
     # background commit): its pid says nothing here, so repair goes by age.
     _local_pids = False
@@ -207,6 +209,12 @@ class MountedVolumeBackend(LocalBackend):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         with self._gate.shared():
             return super().read(path, limit=limit)
+
+    def read_batch(
+        self, paths: Sequence[str], *, limit: int | None = None
+    ) -> builtins.list[bytes | OSError | None]:
+        with self._gate.shared():
+            return super().read_batch(paths, limit=limit)
 
     def exists(self, path: str) -> bool:
         with self._gate.shared():

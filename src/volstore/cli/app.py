@@ -18,6 +18,7 @@ from .config import (
     DEFAULT_CONNECT_TIMEOUT,
     EMULATOR_ROOT_ENV,
     MODELS_ENV,
+    S3_ENV,
     VOLUME_ENV,
     JsonFlag,
     Options,
@@ -83,7 +84,7 @@ def _version_callback(value: bool) -> None:
 app = typer.Typer(
     name="volstore",
     cls=_Group,
-    help="Inspect and maintain a volstore store: a local folder or a Modal Volume.",
+    help="Inspect and maintain a volstore store: a local folder, a Modal Volume or an S3 bucket.",
     epilog="Exit codes: 0 ok, 1 findings (check found problems, show found nothing), "
     "2 usage error, 3 the store cannot be opened or reached, 4 bad stored data. "
     "Docs: docs/cli.md.",
@@ -135,6 +136,46 @@ def _main(
             file_okay=False,
         ),
     ] = None,
+    s3: Annotated[
+        str | None,
+        typer.Option(
+            "--s3",
+            metavar="URL",
+            envvar=S3_ENV,
+            help="s3://BUCKET/PREFIX: a store in S3-compatible object storage (instead of "
+            "--root); credentials come from the AWS environment variables or profiles.",
+        ),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url",
+            metavar="URL",
+            envvar=["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+            help="The S3-compatible server of --s3 (R2, MinIO, SeaweedFS, ...) \\[default: AWS].",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            metavar="NAME",
+            envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+            help="The region of the --s3 bucket \\[default: the AWS profile's].",
+            show_default=False,
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            envvar="AWS_PROFILE",
+            help="The AWS profile whose credentials --s3 uses.",
+            show_default=False,
+        ),
+    ] = None,
     models: Annotated[
         list[str] | None,
         typer.Option(
@@ -174,7 +215,8 @@ def _main(
             "--connect-timeout",
             metavar="SECONDS",
             min=0.1,
-            help="Seconds to wait for Modal to answer before giving up (exit code 3).",
+            help="Seconds to wait for Modal to answer, or to connect to the --s3 server, "
+            "before giving up (exit code 3).",
         ),
     ] = DEFAULT_CONNECT_TIMEOUT,
     verbose: Annotated[
@@ -196,13 +238,16 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    """Inspect and maintain a volstore store: a local folder (--root) or a Modal Volume (--volume).
+    """Inspect and maintain a volstore store: a local folder (--root), a Modal Volume (--volume)
+    or an S3 bucket (--s3).
 
     Exit codes: 0 ok, 1 findings, 2 usage error, 3 store unavailable, 4 bad stored data.
     """
     del version
     if volume is not None and root is not None:
         raise typer.BadParameter("give --root or --volume, not both", param_hint="'--volume'")
+    if s3 is not None and (root is not None or volume is not None):
+        raise typer.BadParameter("give --s3 or --root or --volume, one only", param_hint="'--s3'")
     if root is None and os.environ.get(DEFAULT_ROOT_ENV):
         root = Path(os.environ[DEFAULT_ROOT_ENV])
     env_models = os.environ.get(MODELS_ENV)
@@ -211,6 +256,10 @@ def _main(
         volume=volume,
         environment=environment,
         emulator_root=emulator_root,
+        s3=s3,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
         models=list(models or (env_models.split(",") if env_models else [])),
         models_option="--models" if models else f"${MODELS_ENV}",
         json=json_flag,

@@ -29,6 +29,7 @@ from .output import note
 
 EMULATOR_ROOT_ENV = "VOLSTORE_EMULATOR_ROOT"
 VOLUME_ENV = "VOLSTORE_VOLUME"
+S3_ENV = "VOLSTORE_S3"
 MODELS_ENV = "VOLSTORE_MODELS"
 DEFAULT_CONNECT_TIMEOUT = 30.0
 
@@ -49,6 +50,10 @@ class Options:
     volume: str | None = None
     environment: str | None = None
     emulator_root: Path | None = None
+    s3: str | None = None  # s3://bucket/prefix
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
     models: list[str] = dataclasses.field(default_factory=list)
     models_option: str = "--models"  # where ``models`` came from: the option or the variable
     json: bool = False
@@ -264,12 +269,15 @@ def open_store(opts: Options) -> Store:
     """The store the global options name, its models registered and its layout checked.
 
     Raises CliError (exit code 3) when it cannot be opened: no such folder, no
-    Modal package, credentials or network, no such volume, another layout.
+    Modal or boto3 package, credentials or network, no such volume or bucket,
+    another layout; exit code 2 for a malformed S3 URL.
     """
     models = _models_for(opts)
     store_options: dict[str, Any] = {"models": models, "user_hash_key": opts.user_hash_key}
     try:
-        if opts.volume is not None:
+        if opts.s3 is not None:
+            store = _open_s3(opts, store_options)
+        elif opts.volume is not None:
             store = _open_volume(opts, store_options)
         else:
             root = opts.root or Path(DEFAULT_ROOT)
@@ -287,6 +295,29 @@ def open_store(opts: Options) -> Store:
         note(f"store: {store.backend.describe()}")
     store.engine.check_layout()
     return store
+
+
+def _open_s3(opts: Options, store_options: dict[str, Any]) -> Store:
+    """A store on ``--s3 s3://bucket/prefix``, through ``volstore.s3`` (boto3 is imported there).
+
+    Failed requests are tried 3 times, not the library's 8: a command line
+    answers soon when the bucket cannot be reached.
+    """
+    from .. import s3 as volstore_s3
+
+    assert opts.s3 is not None
+    try:
+        return volstore_s3.s3_store(
+            opts.s3,
+            endpoint_url=opts.endpoint_url,
+            region=opts.region,
+            profile=opts.profile,
+            max_attempts=3,
+            connect_timeout=opts.connect_timeout,
+            **store_options,
+        )
+    except volstore_s3.S3UnavailableError as exc:
+        raise StoreUnavailableError(str(exc)) from None
 
 
 def _open_volume(opts: Options, store_options: dict[str, Any]) -> Store:
@@ -427,6 +458,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "EMULATOR_ROOT_ENV",
     "MODELS_ENV",
+    "S3_ENV",
     "VOLUME_ENV",
     "JsonFlag",
     "Options",
