@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import volstore
+import volstore.aio
 import volstore.backends
 import volstore.modal
 import volstore.s3
@@ -44,7 +45,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     names = [name for name in volstore.__all__ if name != "__version__"]
     missing = [name for name in names if f"volstore.{name}" not in text and f"`{name}`" not in text]
     assert missing == []
-    for module in (volstore.modal, volstore.s3):
+    for module in (volstore.modal, volstore.s3, volstore.aio):
         assert [name for name in module.__all__ if name not in text] == [], module.__name__
 
 
@@ -52,6 +53,7 @@ def test_the_api_reference_documents_public_names_only() -> None:
     public = {f"volstore.{name}" for name in volstore.__all__}
     public |= {f"volstore.backends.{name}" for name in volstore.backends.__all__}
     public |= {f"volstore.testing.{name}" for name in volstore.testing.__all__}
+    public |= {f"volstore.aio.{name}" for name in volstore.aio.__all__}
     public |= {"volstore.modal", "volstore.s3"} | PRIVATE_DOCSTRINGS
     public |= {"volstore.backends.s3.S3Backend", "volstore.backends.s3.S3AccessError"}
     assert [target for target in directives() if target not in public] == []

@@ -111,6 +111,7 @@ def importers_of(targets: set[str]) -> set[str]:
 FACADE_USERS = {
     "volstore",
     "volstore._store",
+    "volstore.aio",  # the async facades, over the blocking ones
     "volstore.modal",
     "volstore.s3",
     "volstore.testing",
@@ -125,6 +126,14 @@ def test_nothing_below_the_facades_imports_them() -> None:
     users = importers_of({"volstore._session", "volstore._store"})
     allowed = {*FACADE_USERS, "volstore.cli"}
     assert sorted(m for m in users if not _allowed(m, allowed)) == []
+
+
+def test_nothing_but_modal_and_the_testing_kit_builds_on_the_async_facades() -> None:
+    users = importers_of({m for m in GRAPH if m.startswith("volstore.aio")})
+    below = {m for m in users if m.startswith("volstore.aio")}
+    assert sorted(users - below) == sorted(
+        m for m in users - below if _allowed(m, {"volstore.modal", "volstore.testing"})
+    )
 
 
 def test_the_tracker_knows_no_repository_or_query() -> None:

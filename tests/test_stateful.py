@@ -3,7 +3,9 @@
 Random sequences of add / get / mutate / delete / list / commit / rollback /
 a session that raises run against the real store and a dict model side by
 side. ``make_store`` is the seam: the Modal contract suite subclasses this
-machine with other backends.
+machine with other backends, and the async machines below run the same rules
+through the async API (an AsyncStore behind a blocking face: every session and
+repository call awaited on an event loop; see volstore.testing.blocking).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import volstore
 from models import Schedule
 from tests.strategies import schedules, small_ids, small_users
+from volstore.aio import AsyncStore
+from volstore.testing.blocking import LoopThread, blocking_store
 
 Key = tuple[str, str]
 
@@ -189,3 +193,33 @@ LocalStoreMachine.TestCase.settings = settings(
     max_examples=40, stateful_step_count=30, deadline=None
 )
 TestLocalStore = LocalStoreMachine.TestCase
+
+
+def through_the_async_api(machine: StoreMachine, backend: volstore.Backend) -> volstore.Store:
+    """An AsyncStore on ``backend``, driven as the blocking store is (closed at teardown)."""
+    loop = LoopThread()
+    store = AsyncStore(backend, threads=4)
+    machine.cleanups.append(loop.close)
+    machine.cleanups.append(store.pool.shutdown)  # cleanups run last-first: the pool first
+    adapted: volstore.Store = blocking_store(store, loop)
+    return adapted
+
+
+class AsyncMemoryStoreMachine(StoreMachine):
+    def make_store(self) -> volstore.Store:
+        return through_the_async_api(self, volstore.MemoryBackend())
+
+
+class AsyncLocalStoreMachine(StoreMachine):
+    def make_store(self) -> volstore.Store:
+        return through_the_async_api(self, volstore.LocalBackend(self.temp_dir()))
+
+
+AsyncMemoryStoreMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=30, deadline=None
+)
+AsyncLocalStoreMachine.TestCase.settings = settings(
+    max_examples=25, stateful_step_count=30, deadline=None
+)
+TestAsyncMemoryStore = AsyncMemoryStoreMachine.TestCase
+TestAsyncLocalStore = AsyncLocalStoreMachine.TestCase

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
+from ._bridge import decoded, task_marked
 from ._errors import (
     BackendError,
     CommitError,
@@ -234,8 +235,8 @@ class Engine:
         self._local.open = max(0, getattr(self._local, "open", 0) - 1)
 
     def in_session(self) -> bool:
-        """Whether a ``with store.session()`` block of this engine is open on this thread."""
-        return getattr(self._local, "open", 0) > 0
+        """Whether a session block of this engine is open on this thread (or in this task)."""
+        return getattr(self._local, "open", 0) > 0 or task_marked(self)
 
     # -- the layout marker ---------------------------------------------------------------
 
@@ -248,28 +249,31 @@ class Engine:
         """
         if self._layout_checked:
             return
-        with self._lock:
-            if self._layout_checked:
-                return
-            backend = self.backend
+        # No lock across the backend calls (an async call suspends there, and a
+        # lock held meanwhile would block its event loop): two first calls may
+        # both read the marker; the first to finish records the outcome.
+        backend = self.backend
+        try:
+            stored: bytes | None = backend.read(MARKER, limit=_MARKER_LIMIT)
+        except FileNotFoundError:
+            stored = None
+        except self._errors as exc:
+            if isinstance(exc, VolstoreError):
+                raise
+            raise CorruptObjectError(
+                MARKER, f"the layout marker cannot be read: {short_reason(exc)}"
+            ) from exc
+        holds_data = False
+        if stored is None:
             try:
-                stored: bytes | None = backend.read(MARKER, limit=_MARKER_LIMIT)
-            except FileNotFoundError:
-                stored = None
+                holds_data = bool(backend.list(""))
             except self._errors as exc:
-                if isinstance(exc, VolstoreError):
-                    raise
-                raise CorruptObjectError(
-                    MARKER, f"the layout marker cannot be read: {short_reason(exc)}"
-                ) from exc
-            holds_data = False
-            if stored is None:
-                try:
-                    holds_data = bool(backend.list(""))
-                except self._errors as exc:
-                    self._fail(exc, "listing the root of")
-            self._marker_pending = self.layout.check_marker(stored, holds_data, backend.describe())
-            self._layout_checked = True
+                self._fail(exc, "listing the root of")
+        pending = self.layout.check_marker(stored, holds_data, backend.describe())
+        with self._lock:
+            if not self._layout_checked:
+                self._marker_pending = pending
+                self._layout_checked = True
 
     # -- backend calls, counted and translated ---------------------------------------------
 
@@ -401,7 +405,7 @@ class Engine:
             return None
         if path.endswith(spec.extension):
             try:
-                obj = spec.decode(data)
+                obj = decoded(spec.decode, data)
             except SchemaVersionError as exc:
                 raise SchemaVersionError(exc.found, exc.known, path) from None
             except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -649,7 +653,7 @@ class Engine:
             dot = path.rfind(".")
             codec = spec.read_codecs.get(path[dot:]) if dot >= 0 else None
         try:
-            obj = spec.decode(data, codec)
+            obj = decoded(spec.decode, data, codec)
         except SchemaVersionError as exc:
             raise SchemaVersionError(exc.found, exc.known, path) from None
         except (ValueError, TypeError, KeyError, RecursionError) as exc:

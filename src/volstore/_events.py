@@ -56,7 +56,8 @@ from ._time import (
     step_of,
     to_utc,
 )
-from ._tracker import UnitOfWork, read_object
+from ._tracker import read_object
+from ._uow import UnitOfWork
 from .backends._base import Entry
 
 M = TypeVar("M")

@@ -55,7 +55,8 @@ from ._model import ModelSpec
 from ._order import UnorderableError, normalize, sort_key
 from ._plan import IndexUse, choose, describe, entries, window_of
 from ._time import Window
-from ._tracker import UnitOfWork, read_object
+from ._tracker import read_object
+from ._uow import UnitOfWork
 
 M = TypeVar("M")
 T = TypeVar("T")

@@ -14,11 +14,11 @@ import bisect
 import builtins
 import fnmatch
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from ._bridge import pause
 from ._engine import Engine, ReloadArg, check_reload_arg
 from ._errors import (
     CorruptObjectError,
@@ -31,7 +31,8 @@ from ._errors import (
 )
 from ._query import Query, check_limit
 from ._time import Window
-from ._tracker import Tracker, UnitOfWork
+from ._tracker import Tracker
+from ._uow import UnitOfWork
 
 M = TypeVar("M")
 _CHUNK = 64  # files read per backend call when a user's objects are listed
@@ -435,7 +436,7 @@ class Repository(Generic[M]):
             except StaleObjectError:
                 if attempt == retries:
                     raise
-                time.sleep(delay * (0.5 + random.random()))
+                pause(delay * (0.5 + random.random()))  # asyncio.sleep in an awaited call
                 delay = min(delay * 2, 0.5)
                 continue
             return obj

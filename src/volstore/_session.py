@@ -22,7 +22,8 @@ from ._engine import Stats as SessionStats  # what one session did to the backen
 from ._errors import ObjectNotFoundError, SessionError
 from ._events import BucketedRepository
 from ._repository import Repository
-from ._tracker import Tracker, UnitOfWork
+from ._tracker import Tracker
+from ._uow import UnitOfWork
 
 M = TypeVar("M")
 

@@ -25,7 +25,7 @@ from ._keys import DEFAULT_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
 from ._model import ModelSpec
 from ._repository import Repository
 from ._session import Session
-from ._tracker import UnitOfWork
+from ._uow import UnitOfWork
 from .backends._base import Backend
 from .backends.local import LocalBackend
 
@@ -34,6 +34,21 @@ M = TypeVar("M")
 DEFAULT_ROOT_ENV = "VOLSTORE_ROOT"
 DEFAULT_ROOT = "volstore-data"
 USER_HASH_KEY_ENV = "VOLSTORE_USER_HASH_KEY"
+
+
+def open_backend(backend: Backend | str | os.PathLike[str] | None) -> Backend:
+    """The backend a store is given: a Backend as it is, a path as a LocalBackend there,
+    None as a LocalBackend at ``$VOLSTORE_ROOT`` (else ``./volstore-data``).
+
+    Raises TypeError for anything else, BackendError for a root that is not a folder.
+    """
+    if backend is None:
+        backend = LocalBackend(os.environ.get(DEFAULT_ROOT_ENV) or DEFAULT_ROOT)
+    elif isinstance(backend, (str, os.PathLike)):
+        backend = LocalBackend(Path(backend))
+    if not isinstance(backend, Backend):
+        raise TypeError(f"backend must be a volstore Backend or a path, not {backend!r}")
+    return backend
 
 
 class Store:
@@ -66,12 +81,7 @@ class Store:
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         models: Iterable[type[Any]] = (),
     ) -> None:
-        if backend is None:
-            backend = LocalBackend(os.environ.get(DEFAULT_ROOT_ENV) or DEFAULT_ROOT)
-        elif isinstance(backend, (str, os.PathLike)):
-            backend = LocalBackend(Path(backend))
-        if not isinstance(backend, Backend):
-            raise TypeError(f"backend must be a volstore Backend or a path, not {backend!r}")
+        backend = open_backend(backend)
         if user_hash_key is None:
             user_hash_key = os.environ.get(USER_HASH_KEY_ENV) or None
         hasher: UserHasher = (
@@ -242,4 +252,5 @@ __all__ = [
     "ReloadPolicy",
     "Store",
     "StoreStats",
+    "open_backend",
 ]

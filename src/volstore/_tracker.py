@@ -17,8 +17,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from ._bridge import offload
 from ._engine import Engine, ReloadArg, Stats
 from ._errors import ConflictError, CorruptObjectError, SessionError, StaleObjectError
 from ._model import ModelSpec
@@ -76,47 +77,6 @@ def version_of(spec: ModelSpec, obj: Any) -> int | None:
             f"{spec.cls.__name__}.{spec.version_field} must be a non-negative int, not {value!r}"
         )
     return value
-
-
-class UnitOfWork(Protocol):
-    """What a repository needs of the unit of work it reads and writes through."""
-
-    engine: Engine
-    buffered: bool  # True: writes wait for a commit (a session); False: each commits
-
-    def get(
-        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None, reload: ReloadArg
-    ) -> Any | None: ...
-
-    def read_listed(
-        self, spec: ModelSpec, user_id: str, items: Sequence[tuple[str, str | None]]
-    ) -> list[Any | CorruptObjectError | None]: ...
-
-    def add(self, obj: Any) -> Any: ...
-
-    def add_all(self, objs: Iterable[Any]) -> list[Any]: ...
-
-    def delete_key(
-        self, spec: ModelSpec, user_id: str, object_id: str, at: datetime | None
-    ) -> None: ...
-
-    def delete_keys(
-        self, spec: ModelSpec, keys: Iterable[tuple[str, str, datetime | None]]
-    ) -> None: ...
-
-    def pending_ids(self, spec: ModelSpec, user_id: str) -> tuple[set[str], set[str]]: ...
-
-    def pending_objects(self, spec: ModelSpec) -> tuple[list[Any], set[str]]: ...
-
-    def adopt(
-        self,
-        spec: ModelSpec,
-        obj: Any,
-        path: str,
-        stored_path: str,
-        raw: bytes,
-        token: str | None = None,
-    ) -> None: ...
 
 
 class Tracker:
@@ -386,6 +346,10 @@ class Tracker:
         since it was read, StaleObjectError is raised and nothing is written.
         On any error the pending changes stay pending.
         """
+        # It encodes and checks every object: in an awaited call, a worker thread runs it.
+        return offload(self._flush)
+
+    def _flush(self) -> bool:
         plan = _Plan(self.engine, self._tracked)
         if not plan.writes and not plan.deletes:
             return False
@@ -697,4 +661,4 @@ def _same_as_stored(engine: Engine, tracked: _Tracked) -> bool:
     return bool(stored == tracked.obj)
 
 
-__all__ = ["Key", "Tracker", "UnitOfWork", "load", "read_object", "version_of"]
+__all__ = ["Key", "Tracker", "load", "read_object", "version_of"]

@@ -11,15 +11,18 @@
         ...
 
 The same call outside a container (a local script, a notebook) gives a store
-that works through Modal's client API. This is the only module of volstore
-that imports ``modal``, and only when it needs to.
+that works through Modal's client API. ``async_volume_store`` gives the
+awaited store (``volstore.aio.AsyncStore``) for async code: a FastAPI app
+behind ``@modal.asgi_app()``, ``@modal.concurrent`` inputs, async functions.
+This is the only module of volstore that imports ``modal``, and only when it
+needs to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import VolstoreError, install_hint
 from ._store import Store
@@ -27,6 +30,9 @@ from .backends._base import Backend
 from .backends._claims import DEFAULT_LEASE, DEFAULT_WAIT, ClaimMap, Claims
 from .backends.modal_mounted import MountedVolumeBackend, VolumeHandle
 from .backends.modal_remote import RemoteVolume, RemoteVolumeBackend
+
+if TYPE_CHECKING:
+    from .aio import AsyncStore
 
 Mode = Literal["auto", "mounted", "remote"]
 
@@ -176,6 +182,32 @@ def volume_store(
     return Store(backend, **store_options)
 
 
+def async_volume_store(
+    volume: Any,
+    *,
+    mount_path: str | os.PathLike[str] | None = None,
+    mode: Mode = "auto",
+    claims: ClaimsArg = "auto",
+    environment_name: str | None = None,
+    **store_options: Any,
+) -> AsyncStore:
+    """An AsyncStore on a Modal Volume (or an emulated one); see ``volume_store``.
+
+    The backend is the same as ``volume_store``'s: inside a container file
+    I/O runs in the store's worker threads and ``commit``/``reload`` await
+    ``volume.commit.aio()``/``volume.reload.aio()``; outside, every client
+    API call is awaited through its ``.aio`` form. ``store_options`` go to
+    :class:`volstore.aio.AsyncStore` (``threads=``, ``reload=``, ...).
+    Raises AsyncUnavailableError (an install hint) when greenlet is missing.
+    """
+    from .aio import AsyncStore
+
+    backend = volume_backend(
+        volume, mount_path=mount_path, mode=mode, claims=claims, environment_name=environment_name
+    )
+    return AsyncStore(backend, **store_options)
+
+
 def volume_from_name(
     name: str,
     *,
@@ -233,6 +265,7 @@ __all__ = [
     "ModalUnavailableError",
     "MountedVolumeBackend",
     "RemoteVolumeBackend",
+    "async_volume_store",
     "claims_dict_name",
     "in_modal_container",
     "store_from_name",

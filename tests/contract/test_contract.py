@@ -16,8 +16,14 @@ import pytest
 import volstore
 from models import Schedule
 from tests.contract.backends import FACTORIES
-from tests.test_stateful import StoreMachine
-from volstore.testing.contract import BackendContract, IndexContract, UnitOfWorkContract
+from tests.test_stateful import StoreMachine, through_the_async_api
+from volstore.testing.contract import (
+    AsyncBackendContract,
+    AsyncUnitOfWorkContract,
+    BackendContract,
+    IndexContract,
+    UnitOfWorkContract,
+)
 
 CREATED = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
 
@@ -50,6 +56,14 @@ class TestUnitOfWorkContract(UnitOfWorkContract):
 
 class TestIndexContract(IndexContract):
     """Runs on each backend of FACTORIES through the module's ``backend`` fixture."""
+
+
+class TestBackendContractAsync(AsyncBackendContract):
+    """The same suite, each call as an async store makes it (volstore.aio)."""
+
+
+class TestUnitOfWorkContractAsync(AsyncUnitOfWorkContract):
+    """The same suite through an AsyncStore (async with, awaited calls)."""
 
 
 # -- what users rely on, through a Store ---------------------------------------------------
@@ -103,15 +117,19 @@ def test_corrupt_files_are_reported_with_their_path(store: volstore.Store) -> No
 # -- the model-based test, on every backend --------------------------------------------------
 
 
-def _machine_for(name: str) -> type[StoreMachine]:
+def _machine_for(name: str, *, through_async: bool = False) -> type[StoreMachine]:
     class Machine(StoreMachine):
         def make_store(self) -> volstore.Store:
             folder = Path(self.temp_dir())
             stack = ExitStack()
             self.cleanups.append(stack.close)  # cleanups run last-first: mounts close first
-            return volstore.Store(FACTORIES[name](folder, stack))
+            backend = FACTORIES[name](folder, stack)
+            if through_async:
+                return through_the_async_api(self, backend)
+            return volstore.Store(backend)
 
-    Machine.__name__ = f"StoreMachine_{name.replace('-', '_')}"
+    prefix = "AsyncStoreMachine" if through_async else "StoreMachine"
+    Machine.__name__ = f"{prefix}_{name.replace('-', '_')}"
     return Machine
 
 
@@ -126,9 +144,13 @@ _STATEFUL_SETTINGS = {
 }
 
 for _name, _examples in _STATEFUL_SETTINGS.items():
-    _machine = _machine_for(_name)
-    _case = _machine.TestCase
-    _case.settings = pytest.importorskip("hypothesis").settings(
-        max_examples=_examples, stateful_step_count=25, deadline=None
-    )
-    globals()[f"TestStateful_{_name.replace('-', '_')}"] = _case
+    for _async in (False, True):
+        _machine = _machine_for(_name, through_async=_async)
+        _case = _machine.TestCase
+        _case.settings = pytest.importorskip("hypothesis").settings(
+            max_examples=_examples if not _async else max(5, _examples // 2),
+            stateful_step_count=25,
+            deadline=None,
+        )
+        _kind = "Async" if _async else ""
+        globals()[f"TestStateful{_kind}_{_name.replace('-', '_')}"] = _case

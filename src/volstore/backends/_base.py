@@ -137,6 +137,19 @@ class Backend(abc.ABC):
     must publish before it lets the next writer in): a commit right after has
     nothing left to do."""
 
+    awaits_io: ClassVar[bool] = False
+    """Whether every call this backend makes to its storage can be awaited.
+
+    False (files, and any backend written as blocking code): the async API
+    (``volstore.aio``) runs each of its calls whole in one of the async store's
+    worker threads. True: the backend makes every such call through
+    the async API's bridge (its ``call``, ``iterate`` and ``enter`` on Modal-style
+    methods that have an ``.aio`` form), and the async API runs its calls on the event
+    loop, in greenlets, awaiting those forms: no thread waits on the network.
+    Either way the Modal calls a backend makes through ``_bridge`` are awaited
+    on the loop, and its waits go through the bridge's ``pause``.
+    """
+
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, RuntimeError)
     """The exceptions this backend's storage raises for a failure of the storage.
 

@@ -24,7 +24,9 @@ Each claim is checked once more just before the commit, so a writer whose
 claim was broken does not write.
 
 The map is anything with ``put(key, value, *, skip_if_exists)``, ``get`` and
-``pop``: a ``modal.Dict``, or ``volstore.testing``'s emulated one.
+``pop``: a ``modal.Dict``, or ``volstore.testing``'s emulated one. Its calls
+go through ``_bridge.call``: inside the async API they await the map's
+``.aio`` forms, and the waits between tries are ``asyncio.sleep``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .._bridge import call, offload, pause
 from .._errors import ConflictError
 
 DEFAULT_LEASE = 60.0
@@ -89,7 +92,7 @@ class Claims:
         lease: float = DEFAULT_LEASE,
         wait: float = DEFAULT_WAIT,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
     ) -> None:
         if lease <= 0 or wait < 0:
             raise ValueError("a claim's lease must be positive and its wait not negative")
@@ -108,7 +111,7 @@ class Claims:
     def map(self) -> ClaimMap:
         """The shared map (resolved on first use: an unversioned store never needs one)."""
         if self._map is None:
-            self._map = self._source()  # type: ignore[operator]
+            self._map = offload(self._source)  # type: ignore[arg-type]
         return self._map
 
     def key(self, path: str) -> str:
@@ -140,10 +143,10 @@ class Claims:
         delay = 0.005
         while True:
             mine = (held.value[0], self._clock(), self.lease)
-            if claims.put(key, mine, skip_if_exists=True):
+            if call(claims.put, key, mine, skip_if_exists=True):
                 held.value = mine
                 return
-            current = claims.get(key)
+            current = call(claims.get, key)
             if current is None:
                 continue  # released between our put and our get
             if self._expired(current):
@@ -165,10 +168,10 @@ class Claims:
 
     def _break(self, claims: ClaimMap, key: str, stale: Any) -> None:
         """Remove an abandoned claim; put back a fresh one popped by mistake."""
-        popped = claims.pop(key, None)
+        popped = call(claims.pop, key, None)
         if popped is not None and popped != stale:
             # Someone broke it first and claimed anew: give theirs back.
-            claims.put(key, popped, skip_if_exists=True)
+            call(claims.put, key, popped, skip_if_exists=True)
         else:
             self.broken += 1
 
@@ -176,7 +179,7 @@ class Claims:
         """The first path whose claim is no longer this writer's (broken meanwhile), or None."""
         claims = self.map
         for path, key in held.keys:
-            current = claims.get(key)
+            current = call(claims.get, key)
             if current is None or current[0] != held.value[0]:
                 return path
         return None
@@ -187,9 +190,9 @@ class Claims:
             return
         claims = self.map
         for _, key in held.keys:
-            current = claims.get(key)
+            current = call(claims.get, key)
             if current is not None and current[0] == held.value[0]:
-                claims.pop(key, None)
+                call(claims.pop, key, None)
         held.keys.clear()
 
 

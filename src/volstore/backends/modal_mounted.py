@@ -16,6 +16,12 @@ backend never keeps one open between calls, and its own threads wait for each
 other around a reload (a reload waits until no call of this backend has a file
 open, and holds new ones back until it is done).
 
+In the async API (``volstore.aio``) each call runs in a worker thread, under
+the same gate (concurrent requests are threads here too), and the volume's
+``commit``/``reload`` and the Dict's calls are awaited through their ``.aio``
+forms on the event loop (``_bridge.call``), so a reload still never meets a
+file that another request holds open, and no blocking Modal call is made.
+
 This module does not import ``modal``: any object with ``commit()`` and
 ``reload()`` will do (a real ``modal.Volume``, or volstore's emulator).
 """
@@ -25,10 +31,12 @@ from __future__ import annotations
 import builtins
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ClassVar, Protocol
 
+from .._bridge import call, offload
 from .._errors import ConflictError
 from ._base import Entry
 from ._claims import Claims
@@ -46,8 +54,12 @@ class VolumeHandle(Protocol):
 class _Gate:
     """Many calls at once, or one reload alone (a reload is never starved).
 
-    Re-entrant per thread: a call made inside another (a conditional write
-    writing its batch) does not wait for a reload queued meanwhile.
+    Re-entrant per thread (per task, inside the async API): a call made inside
+    another (a conditional write writing its batch) does not wait for a reload
+    queued meanwhile. The depth lives in a contextvar, which a plain thread has
+    for itself and the async API carries into the worker thread it hands a call to.
+    A wait goes through ``_bridge.offload``: on the event loop it waits in a worker
+    thread; taking the gate without waiting never leaves the loop.
     """
 
     def __init__(self) -> None:
@@ -55,48 +67,95 @@ class _Gate:
         self._active = 0
         self._reloading = False
         self._waiting = 0
-        self._depth = threading.local()
+        self._depth: ContextVar[int] = ContextVar(f"volstore_gate_{id(self)}", default=0)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        depth = getattr(self._depth, "n", 0)
-        if depth:
-            self._depth.n = depth + 1
-            try:
-                yield
-            finally:
-                self._depth.n = depth
-            return
+    # -- shared: any number of calls ----------------------------------------------------------
+
+    def _try_shared(self) -> bool:
+        with self._lock:
+            if self._reloading or self._waiting:
+                return False
+            self._active += 1
+            return True
+
+    def _wait_shared(self) -> None:
         with self._lock:
             while self._reloading or self._waiting:
                 self._lock.wait()
             self._active += 1
-        self._depth.n = 1
+
+    def _release_shared(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if not self._active:
+                self._lock.notify_all()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        depth = self._depth.get()
+        if not depth:
+            self._take(self._try_shared, self._wait_shared, self._release_shared)
+        token = self._depth.set(depth + 1)
         try:
             yield
         finally:
-            self._depth.n = 0
-            with self._lock:
-                self._active -= 1
-                if not self._active:
-                    self._lock.notify_all()
+            self._depth.reset(token)
+            if not depth:
+                self._release_shared()
+
+    # -- exclusive: one reload ---------------------------------------------------------------
+
+    def _try_exclusive(self) -> bool:
+        with self._lock:
+            if self._reloading or self._active or self._waiting:
+                return False
+            self._reloading = True
+            return True
+
+    def _wait_exclusive(self) -> None:
+        with self._lock:
+            self._waiting += 1
+            try:
+                while self._reloading or self._active:
+                    self._lock.wait()
+            finally:
+                self._waiting -= 1
+            self._reloading = True
+
+    def _release_exclusive(self) -> None:
+        with self._lock:
+            self._reloading = False
+            self._lock.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        if getattr(self._depth, "n", 0):
+        if self._depth.get():
             raise RuntimeError("a reload inside a call of the same backend would wait forever")
-        with self._lock:
-            self._waiting += 1
-            while self._reloading or self._active:
-                self._lock.wait()
-            self._waiting -= 1
-            self._reloading = True
+        self._take(self._try_exclusive, self._wait_exclusive, self._release_exclusive)
         try:
             yield
         finally:
-            with self._lock:
-                self._reloading = False
-                self._lock.notify_all()
+            self._release_exclusive()
+
+    @staticmethod
+    def _take(
+        attempt: Callable[[], bool], wait: Callable[[], None], release: Callable[[], None]
+    ) -> None:
+        if attempt():
+            return
+        taken: list[bool] = []
+
+        def wait_and_note() -> None:
+            wait()
+            taken.append(True)
+
+        try:
+            offload(wait_and_note)
+        except BaseException:
+            # Cancelled on the loop once the thread had the gate: give it back.
+            if taken:
+                release()
+            raise
 
 
 class MountedVolumeBackend(LocalBackend):
@@ -139,11 +198,11 @@ class MountedVolumeBackend(LocalBackend):
 
     def commit(self) -> None:
         with self._gate.shared():
-            self.volume.commit()
+            call(self.volume.commit)  # ``await volume.commit.aio()`` in the async API
 
     def reload(self) -> None:
         with self._gate.exclusive():
-            self.volume.reload()
+            call(self.volume.reload)
 
     # -- calls that hold a file open for a moment: never during a reload ---------------------
 
@@ -223,7 +282,7 @@ class MountedVolumeBackend(LocalBackend):
                 lost = self.claims.still_held(held)
                 if lost is not None:
                     raise ConflictError(lost, expected.get(lost), None)
-                tokens = LocalBackend.apply_conditional(self, writes, deletes, expected)
+                tokens = offload(LocalBackend.apply_conditional, self, writes, deletes, expected)
             self.commit()
         finally:
             self.claims.release(held)

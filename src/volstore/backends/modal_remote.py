@@ -16,6 +16,10 @@ Each file of a batch is uploaded whole, so no reader ever sees a torn file.
 A batch is not all-or-nothing across files if the upload fails part way;
 volstore raises BackendError and the caller may retry the session.
 
+Every call to the volume goes through ``_bridge`` (``call``, ``iterate``,
+``enter``): blocking here, and in the async API (``volstore.aio``, which runs
+this backend's calls on the event loop: ``awaits_io``) the awaited ``.aio`` form.
+
 This module does not import ``modal``; any object with the methods of
 ``RemoteVolume`` works (a real ``modal.Volume``, or volstore's emulator).
 """
@@ -25,9 +29,10 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from typing import Any, ClassVar, Protocol
 
+from .._bridge import call, enter, iterate
 from .._errors import ConflictError
 from .._keys import check_relative_path
 from ._base import (
@@ -89,6 +94,8 @@ class RemoteVolumeBackend(Backend):
     """
 
     storage_errors: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    # Every call reaches Modal through _bridge: the async API runs them on the loop.
+    awaits_io: ClassVar[bool] = True
 
     def __init__(self, volume: RemoteVolume, *, claims: Claims | None = None) -> None:
         self.volume = volume
@@ -99,11 +106,12 @@ class RemoteVolumeBackend(Backend):
         chunks = []
         total = 0
         try:
-            for chunk in self.volume.read_file(path):
-                total += len(chunk)
-                if limit is not None and total > limit:
-                    raise FileTooLargeError(path, total, limit)
-                chunks.append(chunk)
+            with closing(iterate(self.volume.read_file, path)) as blocks:
+                for chunk in blocks:
+                    total += len(chunk)
+                    if limit is not None and total > limit:
+                        raise FileTooLargeError(path, total, limit)
+                    chunks.append(chunk)
         except FileTooLargeError:
             raise
         except Exception as exc:
@@ -115,7 +123,7 @@ class RemoteVolumeBackend(Backend):
     def _listing(self, path: str) -> list[tuple[str, Entry]] | None:
         """The listing of ``path`` (None when nothing is there)."""
         try:
-            return [_entry(item) for item in self.volume.listdir(path or "/")]
+            return [_entry(item) for item in call(self.volume.listdir, path or "/")]
         except Exception as exc:
             if _is_not_found(exc):
                 return None
@@ -141,7 +149,7 @@ class RemoteVolumeBackend(Backend):
             return
         for path in files:
             check_relative_path(path)
-        with self.volume.batch_upload(force=True) as batch:
+        with enter(self.volume.batch_upload, force=True) as batch:
             for path, data in files.items():
                 batch.put_file(io.BytesIO(data), "/" + path)
 
@@ -149,7 +157,7 @@ class RemoteVolumeBackend(Backend):
         for path in paths:
             check_relative_path(path)
             try:
-                self.volume.remove_file(path)
+                call(self.volume.remove_file, path)
             except Exception as exc:
                 # Gone already is what a delete wants.
                 if not _is_not_found(exc):
@@ -173,7 +181,7 @@ class RemoteVolumeBackend(Backend):
         check_relative_path(prefix)
         count = sum(1 for _ in self.walk(prefix))
         try:
-            self.volume.remove_file(prefix, recursive=True)
+            call(self.volume.remove_file, prefix, recursive=True)
         except Exception as exc:
             if not _is_not_found(exc):
                 raise
@@ -188,7 +196,7 @@ class RemoteVolumeBackend(Backend):
         if listed is None or listed or (len(listed) == 1 and listed[0][0] == path):
             return False
         try:
-            self.volume.remove_file(path, recursive=True)
+            call(self.volume.remove_file, path, recursive=True)
         except Exception as exc:
             if _is_not_found(exc):
                 return False
@@ -202,7 +210,7 @@ class RemoteVolumeBackend(Backend):
         """
         check_relative_path(path)
         try:
-            items = self.volume.listdir(path)
+            items = call(self.volume.listdir, path)
         except Exception as exc:
             if _is_not_found(exc):
                 return False

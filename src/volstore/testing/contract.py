@@ -29,19 +29,45 @@ The mixins need one fixture, ``backend`` (a fresh, empty backend per test);
 ``store`` is built on it and may be overridden. They use their own models
 (resource types starting with ``contract-``). Importing this module imports
 pytest.
+
+Both suites also run through the async API (``volstore.aio``), unchanged:
+:class:`AsyncBackendContract` calls the backend as an async store does (in
+greenlets on an event loop: file I/O in worker threads, Modal calls through
+``.aio``), :class:`AsyncUnitOfWorkContract` drives an ``AsyncStore`` on it
+(``async with`` sessions, awaited reads and commits; see
+``volstore.testing.blocking``). Their ``backend`` fixture wraps yours, so
+define yours outside the class (in the module or a conftest)::
+
+    @pytest.fixture
+    def backend(tmp_path):
+        return MyBackend(tmp_path / "root")
+
+    class TestMyBackendAsync(AsyncBackendContract, AsyncUnitOfWorkContract): ...
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import volstore
 from volstore import Backend, ConflictError, Store
+from volstore.aio import AsyncStore
 from volstore.backends import FileTooLargeError
+from volstore.testing.blocking import (
+    Blocking,
+    BlockingBackend,
+    LoopThread,
+    blocking_backend,
+    blocking_store,
+)
 
 __all__ = [
+    "AsyncBackendContract",
+    "AsyncUnitOfWorkContract",
     "BackendContract",
     "ContractDoc",
     "ContractIndexed",
@@ -468,3 +494,56 @@ class IndexContract:
         fresh = Store(store.backend).repository(ContractIndexed)
         assert fresh.query(all_users=True).where(slug="taken").count() == 1
         assert fresh.query(all_users=True).count() == 1  # the losers wrote nothing
+
+
+# -- the same suites, through the async API -------------------------------------------------
+
+
+class _OnAnEventLoop:
+    @pytest.fixture
+    def volstore_loop(self) -> Iterator[LoopThread]:
+        """An event loop in a background thread (closed after the test)."""
+        loop = LoopThread()
+        yield loop
+        loop.close()
+
+
+class AsyncBackendContract(_OnAnEventLoop, BackendContract):
+    """BackendContract, each call made as an async store makes it (see the module docstring).
+
+    Needs a ``backend`` fixture defined outside the class: this one wraps it.
+    """
+
+    @pytest.fixture
+    def backend(self, backend: Backend, volstore_loop: LoopThread) -> Iterator[Any]:
+        wrapped = blocking_backend(backend, volstore_loop)
+        yield wrapped
+        wrapped.close_pool()
+
+    @pytest.fixture(autouse=True)
+    def _through_the_async_api(self, backend: Any) -> None:
+        if not isinstance(backend, BlockingBackend):
+            raise TypeError(
+                "AsyncBackendContract wraps the backend fixture: define yours outside the "
+                "class (in the module or a conftest), not in it"
+            )
+
+
+class AsyncUnitOfWorkContract(_OnAnEventLoop, UnitOfWorkContract):
+    """UnitOfWorkContract on an AsyncStore: ``async with`` sessions, awaited calls.
+
+    ``store`` is an AsyncStore on the ``backend`` fixture, behind a blocking face
+    (``volstore.testing.blocking``): every session and repository call of the
+    suite is the async API's, awaited on an event loop.
+    """
+
+    @pytest.fixture
+    def store(self, backend: Backend, volstore_loop: LoopThread) -> Iterator[Any]:
+        async_store = AsyncStore(backend, threads=8)
+        yield blocking_store(async_store, volstore_loop)
+        async_store.pool.shutdown()
+
+    @pytest.fixture(autouse=True)
+    def _through_the_async_api(self, store: Any) -> None:
+        if not isinstance(store, Blocking):
+            raise TypeError("AsyncUnitOfWorkContract builds the store fixture: do not override it")
