@@ -208,6 +208,52 @@ def test_iterations_are_async_for_and_read_lazily(astore: AsyncStore) -> None:
     run(main)
 
 
+class Job(volstore.Model, resource_type="aio-jobs", indexes=["status"]):
+    id: str
+    user_id: str
+    status: str = "open"
+    rank: int = 0
+
+
+def test_queries_build_plainly_and_run_awaited(astore: AsyncStore) -> None:
+    async def main() -> None:
+        repo = astore.repository(Job)
+        jobs = [
+            Job(id=f"j{i}", user_id="ada", status="done" if i % 3 else "open", rank=i)
+            for i in range(9)
+        ]
+        await repo.put_all([*jobs, Job(id="b0", user_id="bob")])
+        query = repo.query("ada").where(status="open").order_by(volstore.desc("rank"))
+        assert isinstance(query, volstore.aio.AsyncQuery)  # built without awaiting: no I/O yet
+        assert [j.id for j in await query.all()] == ["j6", "j3", "j0"]
+        assert [j.id async for j in query] == ["j6", "j3", "j0"]
+        assert await query.count() == 3
+        assert await query.exists()
+        assert (await query.first()) == jobs[6]
+        assert (await query.explain()).index == "status"
+        first = await query.page(2)
+        assert [j.id for j in first.items] == ["j6", "j3"]
+        rest = await query.page(2, first.cursor)
+        assert [j.id for j in rest.items] == ["j0"]
+        assert rest.cursor is None
+        assert [[j.id for j in p.items] async for p in query.pages(2)] == [["j6", "j3"], ["j0"]]
+        assert [j.id for j in await query.after(query.cursor_after(jobs[6])).all()] == ["j3", "j0"]
+        everyone = repo.query(all_users=True).where(status="open")
+        assert sorted(j.id for j in await everyone.all()) == ["b0", "j0", "j3", "j6"]
+        assert [j.id for j in await repo.for_user("bob").query().all()] == ["b0"]
+        async with astore.session() as session:
+            in_session = session.repository(Job)
+            await in_session.delete("ada", "j3")
+            # a session's query sees its own pending changes
+            still_open = await in_session.query("ada").where(status="open").all()
+            assert [j.id for j in still_open] == ["j0", "j6"]
+        assert await query.count() == 2
+        with pytest.raises(volstore.QueryError):
+            await repo.query("ada").where(nope=1).all()
+
+    run(main)
+
+
 def test_an_argument_error_surfaces_when_iteration_starts(astore: AsyncStore) -> None:
     async def main() -> None:
         results = astore.repository(Schedule).iter("ada", limit=-1)

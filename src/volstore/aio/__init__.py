@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from .._bridge import AsyncUnavailableError
+from ._query import AsyncQuery
 from ._repository import (
     AsyncBucketedRepository,
     AsyncBucketedUserRepository,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_THREADS",
     "AsyncBucketedRepository",
     "AsyncBucketedUserRepository",
+    "AsyncQuery",
     "AsyncRepository",
     "AsyncResults",
     "AsyncSession",

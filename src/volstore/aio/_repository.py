@@ -15,74 +15,21 @@ surfaces when iteration starts), and each step is one awaited ``next``.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from .._engine import ReloadArg
 from .._events import BucketedRepository, BucketedUserRepository, CleanupReport, RetentionReport
 from .._model import ModelSpec
 from .._repository import OnError, Repository, UserRepository
+from ._query import AsyncQuery
+from ._results import AsyncResults, Runner
 
 M = TypeVar("M")
 T = TypeVar("T")
 Y = TypeVar("Y")
 P = ParamSpec("P")
-
-
-class Runner(Protocol):
-    """Runs a blocking call of the core for the awaiting task (a store's or a session's)."""
-
-    def __call__(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Awaitable[T]: ...
-
-
-_DONE: Any = object()
-
-
-class AsyncResults(AsyncIterator[Y]):
-    """An ``async for`` over a blocking iterator of the core, one awaited step at a time.
-
-    ``aclose()`` ends it early (the blocking iterator is closed too).
-    """
-
-    def __init__(self, run: Runner, start: Callable[[], Iterator[Y]]) -> None:
-        self._run = run
-        self._start = start
-        self._iterator: Iterator[Y] | None = None
-        self._done = False
-
-    def __aiter__(self) -> AsyncResults[Y]:
-        return self
-
-    async def __anext__(self) -> Y:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            item: Y = await self._run(self.step)
-        except BaseException:
-            self._done = True
-            raise
-        if item is _DONE:
-            self._done = True
-            raise StopAsyncIteration
-        return item
-
-    def step(self) -> Y:
-        """One blocking step (run in a greenlet by ``__anext__``): the next item, or a marker."""
-        if self._iterator is None:
-            self._iterator = self._start()
-        item: Y = next(self._iterator, _DONE)
-        return item
-
-    async def aclose(self) -> None:
-        """Stop early: the blocking iterator is closed (it reads nothing more)."""
-        iterator, self._iterator = self._iterator, None
-        self._done = True
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await self._run(close)
 
 
 class AsyncRepository(Generic[M]):
@@ -117,6 +64,10 @@ class AsyncRepository(Generic[M]):
     def for_user(self, user_id: str) -> AsyncUserRepository[M]:
         """A view bound to one user: it cannot reach anyone else's objects."""
         return AsyncUserRepository(self._sync.for_user(user_id), self._run)
+
+    def query(self, user_id: str | None = None, *, all_users: bool = False) -> AsyncQuery[M]:
+        """An awaited query over one user's objects or everyone's (see ``Repository.query``)."""
+        return AsyncQuery(self._sync.query(user_id, all_users=all_users), self._run)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -264,6 +215,10 @@ class AsyncUserRepository(Generic[M]):
     @property
     def user_id(self) -> str:
         return self._sync.user_id
+
+    def query(self) -> AsyncQuery[M]:
+        """An awaited query over this user's objects (see ``Repository.query``)."""
+        return AsyncQuery(self._sync.query(), self._run)
 
     async def get(
         self, object_id: str, at: datetime | None = None, *, reload: ReloadArg = None
