@@ -139,15 +139,30 @@ def increment_many(
     return acknowledged, failed
 
 
-def worker(kind: str, where: Path, index: int, keys: int, increments: int, start_at: float,
+def _barrier(where: Path, index: int, writers: int, timeout: float = 300.0) -> None:
+    """Wait until every writer is ready, so that they meet however slowly each one started.
+
+    A start time fixed in advance is not enough: on a loaded machine a writer
+    may finish its few increments before another has imported volstore.
+    """
+    (where / f"ready-{index}").touch()
+    deadline = time.monotonic() + timeout
+    while sum(1 for _ in where.glob("ready-*")) < writers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"writer {index}: the others were not ready within {timeout} s")
+        time.sleep(0.002)
+
+
+def worker(kind: str, where: Path, index: int, keys: int, increments: int, writers: int,
            out: Path) -> None:  # fmt: skip
     with open_store(kind, where) as store:
-        time.sleep(max(0.0, start_at - time.time()))
+        _barrier(where, index, writers)
+        started = time.time()
         acknowledged, failed = increment_many(store, keys, increments, seed=index)
         conflicts = store.stats.conflicts
-    out.write_text(
-        json.dumps({"acknowledged": acknowledged, "failed": failed, "conflicts": conflicts})
-    )
+    result = {"acknowledged": acknowledged, "failed": failed, "conflicts": conflicts,
+              "started": started, "ended": time.time()}  # fmt: skip
+    out.write_text(json.dumps(result))
 
 
 def stored_counts(kind: str, where: Path) -> dict[str, int]:
@@ -159,16 +174,15 @@ def stored_counts(kind: str, where: Path) -> dict[str, int]:
 def run(kind: str, where: Path, *, processes: int, keys: int = 3, increments: int = 20) -> Report:
     """``processes`` writer processes; return the report."""
     where.mkdir(parents=True, exist_ok=True)
-    start_at = time.time() + 1.5  # every writer starts together
     children = []
     for index in range(processes):
         out = where / f"worker-{index}.json"
         argv = [sys.executable, __file__, "worker", kind, str(where), str(index), str(keys),
-                str(increments), str(start_at), str(out)]  # fmt: skip
+                str(increments), str(processes), str(out)]  # fmt: skip
         children.append((subprocess.Popen(argv), out))
-    started = time.monotonic()
     acknowledged: Tally[str] = Tally()
     failed = conflicts = 0
+    started, ended = [], []
     for child, out in children:
         if child.wait(timeout=600) != 0:
             raise RuntimeError(f"a {kind} writer failed with exit code {child.returncode}")
@@ -176,7 +190,9 @@ def run(kind: str, where: Path, *, processes: int, keys: int = 3, increments: in
         acknowledged.update(result["acknowledged"])
         failed += result["failed"]
         conflicts += result["conflicts"]
-    seconds = max(0.0, time.monotonic() - started - max(0.0, start_at - time.time()))
+        started.append(result["started"])
+        ended.append(result["ended"])
+    seconds = max(ended) - min(started)  # from the barrier to the last writer's end
     return _report(kind, processes, where, acknowledged, failed, conflicts, seconds)
 
 
@@ -241,6 +257,6 @@ def _report(
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["worker"]:
-        sys.exit("usage: _hotkeys.py worker KIND DIR INDEX KEYS INCREMENTS START_AT OUT")
-    kind, where, index, keys, increments, start_at, out = sys.argv[2:9]
-    worker(kind, Path(where), int(index), int(keys), int(increments), float(start_at), Path(out))
+        sys.exit("usage: _hotkeys.py worker KIND DIR INDEX KEYS INCREMENTS WRITERS OUT")
+    kind, where, index, keys, increments, writers, out = sys.argv[2:9]
+    worker(kind, Path(where), int(index), int(keys), int(increments), int(writers), Path(out))
