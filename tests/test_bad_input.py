@@ -20,17 +20,12 @@ import pytest
 
 import volstore
 from tests._faults import patch_os, refuse_opens
+from tests._models import Note
 from volstore import Store
 from volstore._check import check_store
 from volstore.backends import local as local_module
 from volstore.backends.modal_mounted import MountedVolumeBackend
 from volstore.testing import VolumeEmulator
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
 
 
 class Blob(volstore.Model, resource_type="blobs"):

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime
 
 import volstore
 from tests._faults import refuse_opens
+from tests._models import Note, Ping
 from volstore._check import check_store, iter_check_store
 from volstore._check_report import CheckReport
 from volstore.backends.modal_mounted import MountedVolumeBackend
@@ -22,18 +23,6 @@ from volstore.testing import VolumeEmulator
 
 AT = datetime(2024, 2, 29, 23, 30, tzinfo=timezone.utc)
 TEMP = ".x.json.0123abcd1f-7.vstmp"  # the shape LocalBackend gives its temporary files
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
-
-
-class Ping(volstore.Model, resource_type="pings", time_field="at"):
-    id: str
-    user_id: str
-    at: AwareDatetime
 
 
 class Tick(volstore.Model, resource_type="ticks", time_field="at", bucket="day"):

@@ -14,25 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from pydantic import AwareDatetime
 
 import volstore
+from tests._models import Note, Ping
 from volstore._engine import Engine
 from volstore._keys import MIN_USER_HASH_LENGTH, KeyedUserHasher, UserHasher
 
 AT = datetime(2024, 2, 29, 23, 30, tzinfo=timezone.utc)
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
-
-
-class Ping(volstore.Model, resource_type="pings", time_field="at"):
-    id: str
-    user_id: str
-    at: AwareDatetime
 
 
 def colliding_pair(digits: int) -> tuple[str, str]:

@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import AwareDatetime
 
 import volstore
 from tests._faults import no_hang
+from tests._models import Doc, Note, Ping
 from volstore._engine import Engine
 from volstore._keys import MIN_USER_HASH_LENGTH, UserHasher
 
@@ -41,26 +41,6 @@ USERS = ["ada", "bob"]
 IDS = ["x1", "x2"]
 LIMIT = 4096  # max_object_bytes of the fuzzed store: "big" files stay small on disk
 CANARY = "canary-from-outside-the-root"
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
-
-
-class Ping(volstore.Model, resource_type="pings", time_field="at"):
-    id: str
-    user_id: str
-    at: AwareDatetime
-    text: str = ""
-
-
-class Doc(volstore.Model, resource_type="docs", version_field="version"):
-    id: str
-    user_id: str
-    text: str = ""
-    version: int = 0
 
 
 MODELS: dict[str, type[Any]] = {"notes": Note, "pings": Ping, "docs": Doc}

@@ -22,22 +22,10 @@ import volstore
 import volstore.backends.local as local_module
 from tests._faults import patch_os
 from tests._hostile import Env, open_env
+from tests._models import Note, Ping
 
 AT = datetime(2024, 2, 29, 22, 30, tzinfo=timezone.utc)
 LATER = AT + timedelta(hours=2)
-
-
-class Ping(volstore.Model, resource_type="pings", time_field="at"):
-    id: str
-    user_id: str
-    at: AwareDatetime
-    text: str = ""
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
 
 
 class Tracked(volstore.Model, resource_type="tracked", time_field="at", version_field="version"):

@@ -9,13 +9,8 @@ from __future__ import annotations
 import pytest
 
 import volstore
+from tests._models import Note
 from volstore import Store
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
 
 
 def plant(store: Store) -> str:

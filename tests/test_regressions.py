@@ -14,12 +14,7 @@ import pytest
 
 import volstore
 from models import Schedule
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
+from tests._models import Note
 
 
 class Measure(volstore.Model, resource_type="measures"):

@@ -21,33 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import AwareDatetime
 
 import volstore
 from tests._hostile import Env, open_env
+from tests._models import Doc, Note, Ping
 
 AT = datetime(2024, 2, 29, 23, 30, tzinfo=timezone.utc)
 USER = "ada"
-
-
-class Note(volstore.Model, resource_type="notes"):
-    id: str
-    user_id: str
-    text: str = ""
-
-
-class Ping(volstore.Model, resource_type="pings", time_field="at"):
-    id: str
-    user_id: str
-    at: AwareDatetime
-    text: str = ""
-
-
-class Doc(volstore.Model, resource_type="docs", version_field="version"):
-    id: str
-    user_id: str
-    text: str = ""
-    version: int = 0
 
 
 @pytest.fixture(params=["local", "mounted"])
