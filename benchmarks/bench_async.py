@@ -47,6 +47,7 @@ from typing import Any
 import volstore
 import volstore.modal
 from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
+from benchmarks.core.measure import rotated
 from models import Schedule
 from volstore.aio import DEFAULT_THREADS, AsyncStore
 from volstore.testing import VolumeEmulator
@@ -255,11 +256,6 @@ class Results:
     def summary(self, name: str, figure: Callable[[Run], float]) -> tuple[float, float, float]:
         values = [figure(run) for run in self.runs[name]]
         return statistics.median(values), min(values), max(values)
-
-
-def rotated(items: tuple[str, ...], by: int) -> list[str]:
-    by %= len(items)
-    return [*items[by:], *items[:by]]
 
 
 def bench(results: Results, root: Path, sizes: dict[str, int]) -> None:

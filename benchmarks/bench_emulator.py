@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
+from benchmarks.core.measure import rotated
 from volstore.testing import EmulatedVolume, Mount, VolumeEmulator
 
 FULL = {"small": 200, "big": 100_000, "medium": 10_000, "rounds": 15, "walk_rounds": 3}
@@ -104,11 +105,6 @@ def timed(run: Callable[[], object]) -> tuple[float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     run()
     return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def rotated(items: list[Any], by: int) -> list[Any]:
-    by %= len(items)
-    return items[by:] + items[:by]
 
 
 def folder_of(index: int) -> str:

@@ -61,6 +61,7 @@ from pydantic import AwareDatetime
 
 import volstore
 from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
+from benchmarks.core.measure import rotated
 
 FULL = {"objects": 100_000, "users": 1_000, "user_objects": 1_000, "write_objects": 20_000,
         "rounds": 5}  # fmt: skip
@@ -167,11 +168,6 @@ def cpu(run: Callable[[], object]) -> tuple[float, object]:
     start = time.process_time()
     result = run()
     return time.process_time() - start, result
-
-
-def rotated(items: list[Any], by: int) -> list[Any]:
-    by %= len(items)
-    return items[by:] + items[:by]
 
 
 # -- the store ------------------------------------------------------------------------------

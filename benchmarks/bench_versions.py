@@ -37,6 +37,7 @@ from typing import Any
 
 import volstore
 from benchmarks._cli import add_size_options, benchmark_parser, mode, sizes_from, storage_root
+from benchmarks.core.measure import cpu_seconds, rotated
 from volstore.modal import volume_claims, volume_store
 from volstore.testing import VolumeEmulator
 
@@ -59,18 +60,6 @@ class Versioned(volstore.Model, resource_type="versioned-docs", version_field="v
     version: int = 0
 
 
-def cpu(run: Callable[[], object]) -> float:
-    """CPU seconds (user + system) of one call."""
-    start = time.process_time()
-    run()
-    return time.process_time() - start
-
-
-def rotated(items: list[Any], by: int) -> list[Any]:
-    by %= len(items)
-    return items[by:] + items[:by]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -88,7 +77,7 @@ def bench_writes(root: Path, objects: int, rounds: int) -> dict[str, Any]:
         def run(folder: Path) -> float:
             repo = volstore.Store(folder).repository(model)
             items = docs(model, objects)
-            return cpu(lambda: [repo.put(item) for item in items])
+            return cpu_seconds(lambda: [repo.put(item) for item in items])
 
         return run
 
@@ -101,7 +90,7 @@ def bench_writes(root: Path, objects: int, rounds: int) -> dict[str, Any]:
                 with store.session() as s:
                     s.add_all(items)
 
-            return cpu(write)
+            return cpu_seconds(write)
 
         return run
 
@@ -121,8 +110,8 @@ def bench_writes(root: Path, objects: int, rounds: int) -> dict[str, Any]:
                 repo.put(current)
 
             if versioned:
-                return cpu(lambda: [repo.update(d.user_id, d.id, bump) for d in items])
-            return cpu(lambda: [plain_update(d) for d in items])
+                return cpu_seconds(lambda: [repo.update(d.user_id, d.id, bump) for d in items])
+            return cpu_seconds(lambda: [plain_update(d) for d in items])
 
         return run
 
