@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import sqlite3
 import statistics
-import sys
 from typing import Any
 
-import pydantic
-
-import volstore
+from benchmarks.core.report import machine as core_machine
 from benchmarks.strategies.config import HOT_OBJECTS, READ_SHARE, STORES, STRATEGIES
 from benchmarks.strategies.writers import RunResult
 
@@ -20,34 +15,12 @@ from benchmarks.strategies.writers import RunResult
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers ran on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = "unknown"
-    try:
-        with open("/proc/meminfo") as f:
-            kb = int(f.readline().split()[1])
-            memory = f"{kb / 1024 / 1024:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
+    """What the numbers ran on, with the versions of the stores compared."""
     import matplotlib
     import tinydb
 
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": memory,
-        "os": platform.platform(),
-        "python": sys.version.split()[0],
-        "pydantic": pydantic.VERSION,
-        "volstore": volstore.__version__,
+        **core_machine(),
         "tinydb": tinydb.__version__,
         "sqlite": sqlite3.sqlite_version,
         "matplotlib": matplotlib.__version__,
