@@ -19,7 +19,8 @@ round to the next), reported as the median and the min-max of the rounds:
 - get: ``repo.get(user, id)`` of 200 objects, S3 (loopback) against the local
   backend on tmpfs;
 - list: ``repo.list(user)`` of users of 100 objects, S3 (loopback) against the
-  local backend.
+  local backend; and with the modeled round trip, the objects fetched in
+  parallel (``max_concurrency``) against one at a time.
 
 Run ``python -m benchmarks bench_s3`` (``--smoke`` for the quick run CI uses;
 ``--help`` for the options).
@@ -165,7 +166,8 @@ def bench_reads(
     results: Results, server: SeaweedFS, local_root: Path, sizes: dict[str, Any]
 ) -> None:
     objects = make_objects(max(sizes["gets"], 2 * OBJECTS_PER_USER), "reads")
-    s3_store = server.store(f"s3://{BUCKET}/reads-{uuid.uuid4().hex[:8]}", models=[Schedule])
+    url = f"s3://{BUCKET}/reads-{uuid.uuid4().hex[:8]}"
+    s3_store = server.store(url, models=[Schedule])
     local_store = volstore.Store(local_root / "reads", models=[Schedule])
     for store in (s3_store, local_store):
         with store.session() as s:
@@ -181,17 +183,28 @@ def bench_reads(
         repo = store.repository(Schedule)
         return lambda: [repo.list(user) for user in users]
 
+    def with_round_trip(concurrency: int) -> volstore.Store:
+        """A store on the same objects whose every request first waits the modeled round trip."""
+        store = volstore.Store(server.backend(url, max_concurrency=concurrency), models=[Schedule])
+        store.repository(Schedule).get(users[0], "warm-up")  # the layout check, the client
+        with_latency(store.backend, sizes["latency_ms"] / 1000)
+        return store
+
+    parallel, sequential = with_round_trip(sizes["concurrency"]), with_round_trip(1)
     variants = [
         ("get.s3", gets(s3_store), len(keys)),
         ("get.local", gets(local_store), len(keys)),
         ("list.s3", lists(s3_store), len(users)),
         ("list.local", lists(local_store), len(users)),
+        ("list.parallel+rtt", lists(parallel), len(users)),
+        ("list.sequential+rtt", lists(sequential), len(users)),
     ]
     for round_ in range(sizes["rounds"]):
         shift = round_ % len(variants)
         for name, run, operations in variants[shift:] + variants[:shift]:
             results.record(name, timed(run), operations)
-    s3_store.backend.close()
+    for store in (s3_store, parallel, sequential):
+        store.backend.close()
 
 
 RATIOS = {
@@ -202,6 +215,10 @@ RATIOS = {
     "flush.sequential/parallel (loopback)": ("flush.sequential", "flush.parallel"),
     "get.s3/local": ("get.s3", "get.local"),
     "list.s3/local": ("list.s3", "list.local"),
+    "list.sequential/parallel (modeled round trip)": (
+        "list.sequential+rtt",
+        "list.parallel+rtt",
+    ),
 }
 
 

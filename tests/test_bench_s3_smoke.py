@@ -14,5 +14,6 @@ def test_s3_benchmark_smoke(tmp_path: Path) -> None:
         "flush.sequential/parallel (loopback)",
         "get.s3/local",
         "list.s3/local",
+        "list.sequential/parallel (modeled round trip)",
     }
     assert all(ratio["median"] > 0 for ratio in data["ratios"].values())
