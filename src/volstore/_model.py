@@ -143,6 +143,16 @@ class ModelSpec:
         return None
 
     @functools.cached_property
+    def unchanged_dump(self) -> Callable[..., bytes] | None:
+        """``encode`` without its checks, for a dirty check (pydantic and JSON only), or None.
+
+        Called with ``by_alias=True``. Bytes equal to ones read or written before
+        passed every check then (the size limit, the reader's limits), so a
+        commit that finds a loaded object unchanged need not pay for them again.
+        """
+        return self._dump_json if self.kind == "pydantic" else None
+
+    @functools.cached_property
     def _validate_json(self) -> Callable[[bytes], Any] | None:
         """The validator's own JSON entry point, when nothing stands between it and the bytes."""
         if self.schema_version is None and isinstance(self.codec, JsonCodec):
