@@ -309,13 +309,13 @@ def enter(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any
         exit_(None, None, None)
 
 
-_DECODE_INLINE = 1024 * 1024
+DECODE_INLINE = 1024 * 1024
 
 
 def decoded(decode: Callable[..., T], data: bytes, *args: Any) -> T:
     """``decode(data, *args)``: inline, or for a payload over 1 MiB ``offload``-ed (a big
     decode on the loop would stall it for many milliseconds)."""
-    if len(data) <= _DECODE_INLINE:
+    if len(data) <= DECODE_INLINE:
         return decode(data, *args)
     return offload(decode, data, *args)
 

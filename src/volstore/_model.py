@@ -143,8 +143,21 @@ class ModelSpec:
         return None
 
     @functools.cached_property
-    def _validate_json(self) -> Callable[[bytes], Any] | None:
-        """The validator's own JSON entry point, when nothing stands between it and the bytes."""
+    def unchanged_dump(self) -> Callable[..., bytes] | None:
+        """``encode`` without its checks, for a dirty check (pydantic and JSON only), or None.
+
+        Called with ``by_alias=True``. Bytes equal to ones read or written before
+        passed every check then (the size limit, the reader's limits), so a
+        commit that finds a loaded object unchanged need not pay for them again.
+        """
+        return self._dump_json if self.kind == "pydantic" else None
+
+    @functools.cached_property
+    def plain_validate(self) -> Callable[[bytes], Any] | None:
+        """The validator's own JSON entry point, when nothing stands between it and the bytes.
+
+        Then it is all ``decode`` does: the hot read paths call it themselves.
+        """
         if self.schema_version is None and isinstance(self.codec, JsonCodec):
             return self.adapter.validator.validate_json
         return None
@@ -248,8 +261,8 @@ class ModelSpec:
         Raises ValueError (a ValidationError, or a SchemaVersionError for an
         object written by newer code) when the bytes hold no valid instance.
         """
-        if codec is None and self._validate_json is not None:
-            return self._validate_json(data)  # JSON, no schema versions: the common case
+        if codec is None and self.plain_validate is not None:
+            return self.plain_validate(data)  # JSON, no schema versions: the common case
         codec = codec or self.codec
         if self.schema_version is None:
             return codec.decode(self.adapter, data)

@@ -128,7 +128,8 @@ class Repository(Generic[M]):
         parse or validate, or anything but an object file at the path.
         TypeError for a ``reload`` that is not a ReloadPolicy, a bool or None.
         """
-        check_reload_arg(reload)  # also when the session holds the object already
+        if reload is not None:  # checked also when the session holds the object already
+            check_reload_arg(reload)
         obj: M | None = self._uow.get(self.spec, user_id, object_id, at, reload)
         return obj
 

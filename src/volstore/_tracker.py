@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ._bridge import offload
+from ._codec import ENCODE_ERRORS
 from ._engine import Engine, ReloadArg, Stats
 from ._errors import ConflictError, CorruptObjectError, SessionError, StaleObjectError
 from ._model import ModelSpec
@@ -429,19 +430,29 @@ class _Plan:
             self.blind_owners,
         )
         deleted, new, loaded = _State.DELETED, _State.NEW, _State.LOADED
+        last_spec: ModelSpec | None = None
+        id_field = owner_field = ""
+        dump: Any = None
         for key, tracked in self.tracked.items():
             spec = tracked.spec
             state = tracked.state
             if state is loaded and spec.flat:
                 # The hot path of a commit after reads: unchanged if the key fields
                 # and the bytes are; one encode per loaded object, nothing else.
+                if spec is not last_spec:  # the spec's fields, once per run of one model
+                    last_spec, id_field, owner_field = spec, spec.id_field, spec.owner_field
+                    dump = spec.unchanged_dump
                 obj = tracked.obj
-                if (
-                    getattr(obj, spec.id_field) == key[2]
-                    and getattr(obj, spec.owner_field) == key[1]
-                    and encode(spec, obj) == tracked.raw
-                ):
-                    continue
+                if getattr(obj, id_field) == key[2] and getattr(obj, owner_field) == key[1]:
+                    if dump is None:
+                        if encode(spec, obj) == tracked.raw:
+                            continue
+                    else:
+                        try:
+                            if dump(obj, by_alias=True) == tracked.raw:
+                                continue
+                        except ENCODE_ERRORS:
+                            pass  # encoded again below, where the error gets its message
             if state is deleted:
                 deletes.add(tracked.path)
                 deletes.update(layout.legacy_paths(spec, tracked.path))
