@@ -9,7 +9,8 @@ met on the way raises ``SymlinkError`` naming the path.
 
 Temporary files: a batch writes each file to a temporary name in the target's
 folder first. The name is ``.<name>.<process token>-<pid>-<counter>.vstmp``:
-hidden from listings, unique per process and call, and carrying the writer's
+hidden from listings, unique per process and call (a batch draws one counter
+for all its files: their names differ already), and carrying the writer's
 pid so that a repair can tell a live writer's file from an abandoned one.
 """
 
