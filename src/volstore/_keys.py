@@ -237,6 +237,30 @@ def check_relative_path(path: str) -> str:
     return path
 
 
+def group_by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Check every path as ``check_relative_path`` does; group them by folder, in order.
+
+    A batch's paths usually come folder by folder: a path in the last path's
+    folder (clean: it was checked) is told by its prefix, and only its name
+    is checked, without splitting it.
+    """
+    groups: dict[str, list[str]] = {}
+    prefix: str | None = None  # the last path's folder, with its "/"
+    members: list[str] = []
+    for path in paths:
+        if prefix is not None and path.startswith(prefix) and path.find("/", len(prefix)) < 0:
+            name = path[len(prefix) :]
+            if name and name != "." and name != ".." and "\\" not in name and "\x00" not in name:
+                members.append(path)
+                continue
+        check_relative_path(path)
+        folder = path.rpartition("/")[0]
+        prefix = f"{folder}/" if folder else None  # top-level names: checked one by one
+        members = groups.setdefault(folder, [])
+        members.append(path)
+    return groups
+
+
 def _check_whole(path: str) -> None:
     # Substring tests, cheaper than a regular expression.
     if (

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .._errors import BackendError
-from .._keys import check_relative_path
+from .._keys import check_relative_path, group_by_folder
 from ._base import (
     TEMP_SUFFIX,
     Backend,
@@ -248,17 +248,7 @@ class LocalBackend(Backend):
             return
         # The paths grouped by folder, as they are (no name string or tuple per
         # file: a batch of 100,000 files should cost a list slot per file here).
-        by_folder: dict[str, builtins.list[str]] = {}
-        folder: str | None = None  # the last path's folder, with its "/"
-        paths: builtins.list[str] = []
-        for path in files:
-            check_relative_path(path)
-            # A batch usually comes folder by folder: the same list as the last path's.
-            if folder is None or not path.startswith(folder) or path.find("/", len(folder)) >= 0:
-                parent = path.rpartition("/")[0]
-                folder = f"{parent}/" if parent else ""
-                paths = by_folder.setdefault(parent, [])
-            paths.append(path)
+        by_folder = group_by_folder(files)
         for attempt in range(_VANISHED_FOLDER_RETRIES + 1):
             try:
                 self._write_grouped(files, by_folder)
@@ -283,7 +273,9 @@ class LocalBackend(Backend):
         # within a batch, so ".<name>.<suffix>" is unique, and it is computed
         # again where needed instead of being held for every file.
         suffix = f"{temporary_prefix()}{next_counter()}{TEMP_SUFFIX}"
-        root = self._root
+        root, fsync = self._root, self.fsync
+        # Bound once: the loop below runs once per file of the batch.
+        open_, write, close = os.open, os.write, os.close
         done: builtins.list[_Folder] = []
         try:
             for folder, paths in by_folder.items():
@@ -291,27 +283,29 @@ class LocalBackend(Backend):
                 group = _Folder(folder, fd if len(done) < _MAX_FOLDER_FDS else None, made, paths)
                 done.append(group)
                 skip = group.skip
+                count = 0  # temporary files made in this folder (kept in the group after)
                 try:
                     for path in paths:
                         try:
-                            file_fd = os.open(
+                            file_fd = open_(
                                 f".{path[skip:]}.{suffix}", CREATE_FLAGS, 0o644, dir_fd=fd
                             )
                         except FileNotFoundError:
                             raise _FolderVanished from None
-                        group.temporaries += 1
+                        count += 1
                         try:
                             data = files[path]
-                            written = os.write(file_fd, data)
+                            written = write(file_fd, data)
                             if written != len(data):  # a short write (rare on files)
                                 write_all(file_fd, data[written:])
-                            if self.fsync:
+                            if fsync:
                                 os.fsync(file_fd)
                         finally:
-                            os.close(file_fd)
+                            close(file_fd)
                 finally:
+                    group.temporaries = count
                     if group.kept is None:
-                        os.close(fd)
+                        close(fd)
             # Every file is written. A folder standing at a target would stop the
             # renames half way: look for one before replacing anything. (``name/``
             # exists only for a folder: one system call, no exception for the
