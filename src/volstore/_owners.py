@@ -39,12 +39,16 @@ def check_owners(
     # folder, so a path is usually in the last path's folder: no split needed).
     counts: dict[str, int] = {}
     prefix: str | None = None  # the last path's folder, with its "/"
-    folder = ""
+    folder, run = "", 0  # and how many paths in a row were in it
     for _, path, _ in targets():
         if prefix is None or not path.startswith(prefix) or path.find("/", len(prefix)) >= 0:
+            if run:
+                counts[folder] = counts.get(folder, 0) + run
             folder = path.rpartition("/")[0]
-            prefix = f"{folder}/" if folder else ""
-        counts[folder] = counts.get(folder, 0) + 1
+            prefix, run = f"{folder}/" if folder else "", 0
+        run += 1
+    if run:
+        counts[folder] = counts.get(folder, 0) + run
     # Second pass: a folder with many targets is listed once (its file names kept
     # until its last target is seen), the others looked at path by path.
     listed: dict[str, set[str]] = {}
@@ -61,6 +65,8 @@ def check_owners(
                     entry.name for entry in engine.list(folder) if entry.kind == "file"
                 }
         if names is not None:
+            if not names:
+                continue  # the folder holds no file (a new one, often): nothing to check
             left = counts[folder] - 1
             counts[folder] = left
             if not left:
