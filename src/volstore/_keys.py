@@ -70,18 +70,21 @@ def _validate_component(kind: str, value: object, max_bytes: int | None) -> str:
         raise InvalidKeyError(
             f"{kind} {value!r} starts with '.', which volstore reserves for temporary files"
         )
-    if not unicodedata.is_normalized("NFC", value):
-        # Two spellings of one visible name would be two files (and one on
-        # filesystems that normalise): refuse rather than guess.
-        raise InvalidKeyError(
-            f"{kind} {value!r} is not in Unicode NFC form; "
-            f"use {unicodedata.normalize('NFC', value)!r}"
-        )
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        # A lone surrogate: no UTF-8 spelling, so no file name and no user hash.
-        raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from None
+    if value.isascii():  # the usual id: NFC already, one UTF-8 byte a character
+        size = len(value)
+    else:
+        if not unicodedata.is_normalized("NFC", value):
+            # Two spellings of one visible name would be two files (and one on
+            # filesystems that normalise): refuse rather than guess.
+            raise InvalidKeyError(
+                f"{kind} {value!r} is not in Unicode NFC form; "
+                f"use {unicodedata.normalize('NFC', value)!r}"
+            )
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate: no UTF-8 spelling, so no file name and no user hash.
+            raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from None
     if max_bytes is not None and size > max_bytes:
         raise InvalidKeyError(f"{kind} is {size} UTF-8 bytes long; at most {max_bytes} allowed")
     return value
