@@ -43,7 +43,7 @@ from ._errors import (
 )
 from ._index import IndexChanges, Indexes
 from ._keys import UserHasher
-from ._layout import MARKER, Layout
+from ._layout import MARKER, Layout, with_marker
 from ._model import ModelSpec, spec_of
 from .backends._base import (
     Backend,
@@ -482,29 +482,29 @@ class Engine:
         deletes = list(deletes)
         self.check_layout()
         backend = self.backend
-        files: Mapping[str, bytes] = writes
-        if self._marker_pending:
-            files = {**writes, MARKER: self.layout.marker_bytes()}
+        marker = self.layout.marker_bytes() if self._marker_pending else None
         tokens: dict[str, str] = {}
-        if expected:
-            try:
-                tokens = backend.apply_conditional(files, deletes, expected)
-            except ConflictError:
-                self.stats.conflicts += 1
-                raise
-            except NotImplementedError:
-                raise SessionError(
-                    f"{backend.describe()} offers no conditional writes (compare-and-swap); "
-                    "versioned models and unique indexes need them"
-                ) from None
-            except self._errors as exc:
-                self._fail(exc, "writing to")
-        else:
-            try:
-                if files:
-                    backend.write_batch(files)
-            except self._errors as exc:
-                self._fail(exc, "writing to")
+        with with_marker(writes, marker) as files:
+            if expected:
+                try:
+                    tokens = backend.apply_conditional(files, deletes, expected)
+                except ConflictError:
+                    self.stats.conflicts += 1
+                    raise
+                except NotImplementedError:
+                    raise SessionError(
+                        f"{backend.describe()} offers no conditional writes (compare-and-swap); "
+                        "versioned models and unique indexes need them"
+                    ) from None
+                except self._errors as exc:
+                    self._fail(exc, "writing to")
+            else:
+                try:
+                    if files:
+                        backend.write_batch(files)
+                except self._errors as exc:
+                    self._fail(exc, "writing to")
+        if not expected:
             try:
                 if deletes:
                     backend.delete_batch(deletes)

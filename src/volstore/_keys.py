@@ -70,18 +70,21 @@ def _validate_component(kind: str, value: object, max_bytes: int | None) -> str:
         raise InvalidKeyError(
             f"{kind} {value!r} starts with '.', which volstore reserves for temporary files"
         )
-    if not unicodedata.is_normalized("NFC", value):
-        # Two spellings of one visible name would be two files (and one on
-        # filesystems that normalise): refuse rather than guess.
-        raise InvalidKeyError(
-            f"{kind} {value!r} is not in Unicode NFC form; "
-            f"use {unicodedata.normalize('NFC', value)!r}"
-        )
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        # A lone surrogate: no UTF-8 spelling, so no file name and no user hash.
-        raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from None
+    if value.isascii():  # the usual id: NFC already, one UTF-8 byte a character
+        size = len(value)
+    else:
+        if not unicodedata.is_normalized("NFC", value):
+            # Two spellings of one visible name would be two files (and one on
+            # filesystems that normalise): refuse rather than guess.
+            raise InvalidKeyError(
+                f"{kind} {value!r} is not in Unicode NFC form; "
+                f"use {unicodedata.normalize('NFC', value)!r}"
+            )
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate: no UTF-8 spelling, so no file name and no user hash.
+            raise InvalidKeyError(f"{kind} {value!r} is not valid Unicode text") from None
     if max_bytes is not None and size > max_bytes:
         raise InvalidKeyError(f"{kind} is {size} UTF-8 bytes long; at most {max_bytes} allowed")
     return value
@@ -235,6 +238,30 @@ def check_relative_path(path: str) -> str:
             _CLEAN_FOLDERS.clear()
         _CLEAN_FOLDERS.add(folder)
     return path
+
+
+def group_by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Check every path as ``check_relative_path`` does; group them by folder, in order.
+
+    A batch's paths usually come folder by folder: a path in the last path's
+    folder (clean: it was checked) is told by its prefix, and only its name
+    is checked, without splitting it.
+    """
+    groups: dict[str, list[str]] = {}
+    prefix: str | None = None  # the last path's folder, with its "/"
+    members: list[str] = []
+    for path in paths:
+        if prefix is not None and path.startswith(prefix) and path.find("/", len(prefix)) < 0:
+            name = path[len(prefix) :]
+            if name and name != "." and name != ".." and "\\" not in name and "\x00" not in name:
+                members.append(path)
+                continue
+        check_relative_path(path)
+        folder = path.rpartition("/")[0]
+        prefix = f"{folder}/" if folder else None  # top-level names: checked one by one
+        members = groups.setdefault(folder, [])
+        members.append(path)
+    return groups
 
 
 def _check_whole(path: str) -> None:

@@ -356,7 +356,7 @@ class Tracker:
             return False
         try:
             if plan.blind_paths:
-                check_owners(self.engine, plan.blind())
+                check_owners(self.engine, plan.blind)
             self._apply(plan)
         except BaseException:
             plan.undo_versions(plan.bumped)  # the objects keep the versions they had

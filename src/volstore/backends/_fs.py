@@ -9,7 +9,8 @@ met on the way raises ``SymlinkError`` naming the path.
 
 Temporary files: a batch writes each file to a temporary name in the target's
 folder first. The name is ``.<name>.<process token>-<pid>-<counter>.vstmp``:
-hidden from listings, unique per process and call, and carrying the writer's
+hidden from listings, unique per process and call (a batch draws one counter
+for all its files: their names differ already), and carrying the writer's
 pid so that a repair can tell a live writer's file from an abandoned one.
 """
 
@@ -234,8 +235,28 @@ def open_folder_creating(root: str, relative: str) -> tuple[int, bool]:
         return open_nofollow(path, DIR_FLAGS), False
     except FileNotFoundError:
         pass
-    created = make_folders_nofollow(root, relative)
-    return open_nofollow(path, DIR_FLAGS), created
+    # Usually only the folder itself is missing (a user's first object): make it
+    # in its parent, and open it there (a handful of system calls, not a walk).
+    parent, _, name = relative.rpartition("/")
+    try:
+        parent_fd = open_nofollow(f"{root}/{parent}" if parent else root, DIR_FLAGS)
+    except FileNotFoundError:
+        created = make_folders_nofollow(root, relative)
+        return open_nofollow(path, DIR_FLAGS), created
+    try:
+        created = True
+        try:
+            os.mkdir(name, 0o777, dir_fd=parent_fd)
+        except FileExistsError:
+            created = False
+        try:
+            return os.open(name, DIR_FLAGS | O_NOFOLLOW, dir_fd=parent_fd), created
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or _is_link(name, parent_fd):
+                raise link_error(path) from None
+            raise
+    finally:
+        os.close(parent_fd)
 
 
 def make_folders_nofollow(root: str, relative: str) -> bool:

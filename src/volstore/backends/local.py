@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .._errors import BackendError
-from .._keys import check_relative_path
+from .._keys import check_relative_path, group_by_folder
 from ._base import (
     TEMP_SUFFIX,
     Backend,
@@ -246,14 +246,12 @@ class LocalBackend(Backend):
     def write_batch(self, files: Mapping[str, bytes]) -> None:
         if not files:
             return
-        by_folder: dict[str, builtins.list[tuple[str, bytes]]] = {}
-        for path, data in files.items():
-            check_relative_path(path)
-            folder, _, name = path.rpartition("/")
-            by_folder.setdefault(folder, []).append((name, data))
+        # The paths grouped by folder, as they are (no name string or tuple per
+        # file: a batch of 100,000 files should cost a list slot per file here).
+        by_folder = group_by_folder(files)
         for attempt in range(_VANISHED_FOLDER_RETRIES + 1):
             try:
-                self._write_grouped(by_folder)
+                self._write_grouped(files, by_folder)
                 return
             except _FolderVanished:
                 if attempt == _VANISHED_FOLDER_RETRIES:
@@ -261,7 +259,9 @@ class LocalBackend(Backend):
                         errno.ENOENT, "a folder was removed while it was written to"
                     ) from None
 
-    def _write_grouped(self, by_folder: dict[str, builtins.list[tuple[str, bytes]]]) -> None:
+    def _write_grouped(
+        self, files: Mapping[str, bytes], by_folder: dict[str, builtins.list[str]]
+    ) -> None:
         """Phase one: every temporary file; phase two: rename them all over their targets.
 
         One folder descriptor per folder (kept for the first ``_MAX_FOLDER_FDS``
@@ -269,64 +269,80 @@ class LocalBackend(Backend):
         walks each folder's path once per batch, not once per file. Any failure
         removes every temporary file and leaves the targets as they were.
         """
-        token = temporary_prefix()
-        root = self._root
-        # (folder, kept descriptor or None, created by this batch, [(temp, name)])
-        done: builtins.list[tuple[str, int | None, bool, builtins.list[tuple[str, str]]]] = []
+        # One counter per batch, not per file: a folder's names are distinct
+        # within a batch, so ".<name>.<suffix>" is unique, and it is computed
+        # again where needed instead of being held for every file.
+        suffix = f"{temporary_prefix()}{next_counter()}{TEMP_SUFFIX}"
+        root, fsync = self._root, self.fsync
+        # Bound once: the loop below runs once per file of the batch.
+        open_, write, close = os.open, os.write, os.close
+        done: builtins.list[_Folder] = []
         try:
-            for folder, items in by_folder.items():
+            for folder, paths in by_folder.items():
                 fd, made = open_folder_creating(root, folder)
-                names: builtins.list[tuple[str, str]] = []
-                done.append((folder, fd if len(done) < _MAX_FOLDER_FDS else None, made, names))
+                group = _Folder(folder, fd if len(done) < _MAX_FOLDER_FDS else None, made, paths)
+                done.append(group)
+                skip = group.skip
+                count = 0  # temporary files made in this folder (kept in the group after)
                 try:
-                    for name, data in items:
-                        temp = f".{name}.{token}{next_counter()}{TEMP_SUFFIX}"
+                    for path in paths:
                         try:
-                            file_fd = os.open(temp, CREATE_FLAGS, 0o644, dir_fd=fd)
+                            file_fd = open_(
+                                f".{path[skip:]}.{suffix}", CREATE_FLAGS, 0o644, dir_fd=fd
+                            )
                         except FileNotFoundError:
                             raise _FolderVanished from None
-                        names.append((temp, name))
+                        count += 1
                         try:
-                            written = os.write(file_fd, data)
+                            data = files[path]
+                            written = write(file_fd, data)
                             if written != len(data):  # a short write (rare on files)
                                 write_all(file_fd, data[written:])
-                            if self.fsync:
+                            if fsync:
                                 os.fsync(file_fd)
                         finally:
-                            os.close(file_fd)
+                            close(file_fd)
                 finally:
-                    if done[-1][1] is None:
-                        os.close(fd)
+                    group.temporaries = count
+                    if group.kept is None:
+                        close(fd)
             # Every file is written. A folder standing at a target would stop the
             # renames half way: look for one before replacing anything. (``name/``
             # exists only for a folder: one system call, no exception for the
             # usual case; a folder this batch made holds nothing in the way.)
-            for folder, kept, made, names in done:
-                if made:
+            for group in done:
+                if group.made:
                     continue
-                with self._descriptor(folder, kept) as dir_fd:
-                    for _, name in names:
-                        if os.access(name + "/", os.F_OK, dir_fd=dir_fd):
+                skip = group.skip
+                with self._descriptor(group.folder, group.kept) as dir_fd:
+                    for path in group.paths:
+                        if os.access(path[skip:] + "/", os.F_OK, dir_fd=dir_fd):
                             raise IsADirectoryError(
-                                errno.EISDIR, "a folder stands where a file goes", name
+                                errno.EISDIR, "a folder stands where a file goes", path[skip:]
                             )
             replace = os.replace
-            for folder, kept, _, names in done:
-                with self._descriptor(folder, kept) as dir_fd:
-                    for temp, name in names:
-                        replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            for group in done:
+                skip = group.skip
+                with self._descriptor(group.folder, group.kept) as dir_fd:
+                    for path in group.paths:
+                        name = path[skip:]
+                        replace(f".{name}.{suffix}", name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                     if self.fsync:
                         os.fsync(dir_fd)
-                names.clear()  # renamed: nothing of this folder to clean up
+                group.temporaries = 0  # renamed: nothing of this folder to clean up
         finally:
-            for folder, kept, _, names in done:
-                if names:
-                    with contextlib.suppress(OSError), self._descriptor(folder, kept) as dir_fd:
-                        for temp, _ in names:
+            for group in done:
+                if group.temporaries:
+                    skip = group.skip
+                    with (
+                        contextlib.suppress(OSError),
+                        self._descriptor(group.folder, group.kept) as dir_fd,
+                    ):
+                        for path in group.paths[: group.temporaries]:
                             with contextlib.suppress(FileNotFoundError):
-                                os.unlink(temp, dir_fd=dir_fd)
-                if kept is not None:
-                    os.close(kept)
+                                os.unlink(f".{path[skip:]}.{suffix}", dir_fd=dir_fd)
+                if group.kept is not None:
+                    os.close(group.kept)
 
     @contextlib.contextmanager
     def _descriptor(self, folder: str, fd: int | None) -> Iterator[int]:
@@ -513,6 +529,20 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return f"local folder {self._root}"
+
+
+class _Folder:
+    """One folder of a batch being written: its paths, and the temporary files made so far."""
+
+    __slots__ = ("folder", "kept", "made", "paths", "skip", "temporaries")
+
+    def __init__(self, folder: str, kept: int | None, made: bool, paths: list[str]) -> None:
+        self.folder = folder
+        self.kept = kept  # its descriptor, kept open for the batch (None past the cap)
+        self.made = made  # created by this batch (so nothing can stand in the way)
+        self.paths = paths
+        self.skip = len(folder) + 1 if folder else 0  # path[skip:] is the file's name
+        self.temporaries = 0  # temporary files made for paths[:temporaries], not yet renamed
 
 
 class _FolderVanished(Exception):
