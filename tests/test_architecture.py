@@ -46,12 +46,12 @@ def imports_of(path: Path) -> Iterator[str]:
             if target.split(".")[0] != "volstore":
                 continue
             for alias in node.names:
-                # ``from . import x`` and ``from .pkg import submodule`` import modules.
+                # ``from .pkg import submodule`` imports the submodule, and runs the
+                # package's __init__ first: an edge to each.
                 candidate = f"{target}.{alias.name}"
                 if (SRC / (candidate.replace(".", "/") + ".py")).exists() or is_package(candidate):
                     yield candidate
-                else:
-                    yield target
+                yield target
 
 
 def graph() -> dict[str, set[str]]:

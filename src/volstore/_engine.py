@@ -23,9 +23,8 @@ import inspect
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 from ._bridge import DECODE_INLINE, decoded, task_marked
 from ._errors import (
@@ -45,6 +44,7 @@ from ._index import IndexChanges, Indexes
 from ._keys import UserHasher
 from ._layout import MARKER, Layout, with_marker
 from ._model import ModelSpec, spec_of
+from ._policy import ReloadArg, ReloadPolicy, Stats, check_reload_arg
 from .backends._base import (
     Backend,
     Entry,
@@ -58,76 +58,6 @@ DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
 """The default limit on an object's size, for writes and reads alike (64 MiB)."""
 
 _MARKER_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ReloadPolicy:
-    """When reads call the backend's ``reload()`` first.
-
-    - ``ReloadPolicy.NEVER``: never (the default; a container sees its own writes
-      and the state at its start or last reload).
-    - ``ReloadPolicy.ALWAYS``: before every read (see others' commits at once;
-      on Modal a reload costs a round trip).
-    - ``ReloadPolicy.every(seconds)``: at most once per ``seconds``.
-    """
-
-    mode: str
-    seconds: float = 0.0
-
-    NEVER: ClassVar[ReloadPolicy]
-    ALWAYS: ClassVar[ReloadPolicy]
-
-    @classmethod
-    def every(cls, seconds: float) -> ReloadPolicy:
-        """Reload before a read when the last reload is at least ``seconds`` old."""
-        if not seconds > 0:
-            raise ValueError(f"reload interval must be positive, not {seconds!r}")
-        return cls("interval", float(seconds))
-
-    def __str__(self) -> str:
-        return f"every {self.seconds:g}s" if self.mode == "interval" else self.mode
-
-
-ReloadPolicy.NEVER = ReloadPolicy("never")
-ReloadPolicy.ALWAYS = ReloadPolicy("always")
-
-ReloadArg = ReloadPolicy | bool | None
-"""A per-call override: a policy, True (reload now), False (do not), None (the store's)."""
-
-
-@dataclass
-class Stats:
-    """Counters of backend operations (a store's since it opened; a session's own).
-
-    Tests and benchmarks read them: how many files were read, written and
-    deleted, how often the backend was committed, reloaded and listed, and how
-    many conditional writes met a conflict.
-    """
-
-    reads: int = 0
-    writes: int = 0
-    deletes: int = 0
-    commits: int = 0
-    reloads: int = 0
-    lists: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
-    conflicts: int = 0
-
-    def snapshot(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def check_reload_arg(reload: object) -> None:
-    """Raise TypeError unless ``reload`` is a per-call override (see ``ReloadArg``).
-
-    ``"never"``, ``0`` or ``1`` are refused, not taken for a policy by their truth.
-    """
-    if reload is not None and not isinstance(reload, (bool, ReloadPolicy)):
-        raise TypeError(
-            "reload= takes a ReloadPolicy, True (reload now), False or None (the store's "
-            f"policy), not {reload!r}"
-        )
 
 
 class Engine:

@@ -40,11 +40,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from . import _retention
 from ._engine import ReloadArg, check_reload_arg
 from ._errors import CorruptObjectError, InvalidKeyError, ModelDefinitionError, SessionError
 from ._repository import OnError, Repository, Source, UserRepository, check_limit, handle_corrupt
 from ._retention import CleanupReport, RetentionReport
+from ._retention import purge_older_than as purge_bucketed
+from ._retention import remove_empty_folders as remove_empty_bucket_folders
 from ._time import (
     DAY,
     EVERYTHING,
@@ -321,7 +322,7 @@ class BucketedRepository(Repository[M]):
         InvalidKeyError for a naive cutoff, ValueError for a negative age.
         """
         self._refuse_in_session("purge_older_than")
-        report = _retention.purge_older_than(
+        report = purge_bucketed(
             self.engine, self.spec, cutoff, now=now, reload=reload, on_error=on_error
         )
         if report.committed:
@@ -343,7 +344,7 @@ class BucketedRepository(Repository[M]):
         SessionError in a session.
         """
         self._refuse_in_session("remove_empty_folders")
-        report = _retention.remove_empty_folders(self.engine, self.spec, prefix)
+        report = remove_empty_bucket_folders(self.engine, self.spec, prefix)
         if report.removed_folders:
             self.generation += 1
         return report

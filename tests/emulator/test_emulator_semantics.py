@@ -27,7 +27,7 @@ from volstore.testing._emulator import (
     Mount,
     VolumeEmulator,
     _committed,
-    _types,
+    _volume,
 )
 from volstore.testing.errors import InvalidError, NotFoundError
 
@@ -814,7 +814,7 @@ def test_read_file_yields_bytes_and_raises_on_first_iteration_if_missing(
 def test_read_file_sees_one_version_even_if_replaced_while_reading(
     volume: EmulatedVolume, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_types, "BLOCK_SIZE", 2)
+    monkeypatch.setattr(_volume, "BLOCK_SIZE", 2)  # read_file reads blocks of it
     upload(volume, {"f.txt": "aaaaaa"})
     reader = volume.read_file("f.txt")
     first = next(reader)

@@ -13,7 +13,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from .._store import DEFAULT_ROOT, DEFAULT_ROOT_ENV, USER_HASH_KEY_ENV
-from . import export, find, inspect, maintain
 from .config import (
     DEFAULT_CONNECT_TIMEOUT,
     EMULATOR_ROOT_ENV,
@@ -24,6 +23,10 @@ from .config import (
     Options,
 )
 from .errors import EXIT_USAGE, usage_line
+from .export import export_command
+from .find import find_command, reindex_command
+from .inspect import ls_command, show_command, stats_command
+from .maintain import check_command, gc_command, migrate_command
 from .output import note
 
 
@@ -272,15 +275,15 @@ def _main(
 
 # In the order of `volstore --help`.
 for _name, _function in (
-    ("ls", inspect.ls_command),
-    ("show", inspect.show_command),
-    ("stats", inspect.stats_command),
-    ("find", find.find_command),
-    ("check", maintain.check_command),
-    ("reindex", find.reindex_command),
-    ("gc", maintain.gc_command),
-    ("export", export.export_command),
-    ("migrate", maintain.migrate_command),
+    ("ls", ls_command),
+    ("show", show_command),
+    ("stats", stats_command),
+    ("find", find_command),
+    ("check", check_command),
+    ("reindex", reindex_command),
+    ("gc", gc_command),
+    ("export", export_command),
+    ("migrate", migrate_command),
 ):
     app.command(_name, cls=_Command)(_function)
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import IO, Any, ClassVar, NamedTuple, TypeVar
 
-from . import _types
 from ._aio import emulated, emulated_class_context, emulated_context, emulated_generator
 from ._client import EmulatedUploadBatch, commit_client_transaction, stage_copy, upload
 from ._committed import VolumeStore
@@ -20,6 +19,7 @@ from ._faults import VOLUME_OPERATIONS, FaultPoint, Faults
 from ._mount import Mount
 from ._protocols import Server, ServerFactory
 from ._types import (
+    BLOCK_SIZE,
     EmulatorCounters,
     FileEntry,
     FileEntryType,
@@ -485,7 +485,7 @@ class EmulatedVolume:
     def _read_blocks(self, path: str) -> Iterator[bytes]:
         fd = self._open_committed(path)
         try:
-            while block := os.read(fd, _types.BLOCK_SIZE):
+            while block := os.read(fd, BLOCK_SIZE):
                 yield block
         finally:
             os.close(fd)
