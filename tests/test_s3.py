@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSResponse
 
 import volstore
 import volstore.s3
+from tests._models import Note
 from tests._seaweedfs import BUCKET
 from volstore.backends import Backend
 from volstore.backends import s3 as s3_module
@@ -30,12 +31,6 @@ from volstore.backends.s3 import WRITE_ID, S3Backend, S3BatchError
 from volstore.testing.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.usefixtures("seaweedfs")
-
-
-class Note(volstore.Model, resource_type="s3-notes"):
-    id: str
-    user_id: str
-    text: str = ""
 
 
 class Counter(volstore.Model, resource_type="s3-counters", version_field="version"):
